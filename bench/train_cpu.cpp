@@ -1,0 +1,80 @@
+// Benchmark of the CPU backend on the workload of record (AND, B=64, T=290, K networks of N units,
+// a few updates each) next to the machine's SGEMM rate measured in the same run.
+// Prints trial-steps/s, recurrent GFLOP/s (6 N^2 per trial-step) and their ratio to SGEMM.
+// Usage: train_cpu [--units N] [--networks K] [--updates U] [--threads P]
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "host/backend.hpp"
+#include "host/trainer.hpp"
+#include "kernels/cpu/blas.hpp"
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/// SGEMM GFLOP/s on large square matrices with all threads (the machine's practical peak).
+double sgemm_gflops(int threads) {
+    const int n = 2048;
+    std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size());
+    eirnn::cpu::set_blas_threads(threads);
+    eirnn::cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    int reps = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    do {
+        eirnn::cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+        ++reps;
+    } while (seconds_since(t0) < 2.0);
+    return 2.0 * n * n * double(n) * reps / seconds_since(t0) / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    int N = 100, K = 16, updates = 8, threads = omp_get_max_threads();
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string f = argv[i];
+        int v = std::atoi(argv[i + 1]);
+        if (f == "--units") N = v;
+        else if (f == "--networks") K = v;
+        else if (f == "--updates") updates = v;
+        else if (f == "--threads") threads = v;
+        else {
+            std::fprintf(stderr, "train_cpu: unknown flag %s\n", f.c_str());
+            return 2;
+        }
+    }
+    eirnn::GroupConfig c;
+    c.model.units = N;
+    c.model.dale = eirnn::DaleMode::Project;
+    c.task.kind = eirnn::TaskKind::And;
+    c.train.batch = 64;
+    c.train.test_trials = 50;
+    c.train.trials = 64 * updates + c.train.test_trials;
+    c.train.epochs = 1;
+    c.networks = K;
+    c.threads = threads;
+    c.spectra = false;
+    auto backend = eirnn::make_cpu_backend(threads);
+    eirnn::GroupResult r = eirnn::train_group(c, *backend, nullptr);  // warm-up
+    r = eirnn::train_group(c, *backend, nullptr);
+    const double T = 290, B = 64;
+    double trial_steps = double(K) * updates * B * T;
+    double ts_per_s = trial_steps / r.train_seconds;
+    double gflops = ts_per_s * 6.0 * N * N / 1e9;
+    double peak = sgemm_gflops(threads);
+    std::printf("workload: AND, N=%d, B=64, T=290, K=%d, %d updates each, %d threads\n", N, K, updates,
+                threads);
+    std::printf("%-28s %14s %12s %12s %8s\n", "", "trial-steps/s", "GFLOP/s", "SGEMM GF/s", "ratio");
+    std::printf("%-28s %14.4g %12.2f %12.2f %7.1f%%\n", "eirnn cpu train", ts_per_s, gflops, peak,
+                100.0 * gflops / peak);
+    return 0;
+}

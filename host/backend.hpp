@@ -1,0 +1,61 @@
+// The Backend interface: trains a group of K networks of equal shape (SPEC §5). CPU and CUDA
+// implementations compute the same function; the CPU one is also the test oracle.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/config.hpp"
+#include "host/model.hpp"
+#include "tasks/task.hpp"
+
+namespace eirnn {
+
+/// The mutable state of a group during training (host copies; backends may keep device copies and
+/// write back at the end).
+struct TrainState {
+    GroupParams params;                // in: initial, out: final
+    std::vector<float> loss;           // (K, epochs) mean epoch loss, NaN where not run
+    std::vector<std::uint8_t> diverged;  // (K)
+    std::vector<std::uint8_t> stopped;   // (K) early-stopped
+    std::vector<std::int32_t> epochs_run;  // (K)
+    std::vector<std::int32_t> updates;     // (K)
+    std::vector<float> lr_scale;       // (K) per-network learning-rate factor (1; test hook)
+
+    /// Sizes every vector for K networks and E epochs.
+    void reset(int K, int epochs);
+};
+
+/// Live counters a progress display reads (updated by the backend from any thread).
+struct TrainProgress {
+    std::atomic<long> updates_done{0};
+    std::atomic<long> updates_total{0};
+    std::atomic<int> epoch{0};
+    std::atomic<int> active{0};
+    std::atomic<double> mean_loss{0};
+    std::atomic<double> min_loss{0};
+};
+
+class Backend {
+public:
+    virtual ~Backend() = default;
+    virtual std::string name() const = 0;
+    /// Trains every network of `st` for cfg.train.epochs epochs on `train` (early stop, divergence
+    /// per network). progress may be null.
+    virtual void train(const GroupConfig& cfg, const Dataset& train, TrainState& st,
+                       TrainProgress* progress) = 0;
+};
+
+/// The CPU backend: threads over networks, BLAS per step. threads 0 = all cores.
+std::unique_ptr<Backend> make_cpu_backend(int threads);
+
+/// Backend by kind: Auto picks CUDA when built with it and a device is usable, else CPU.
+/// Cuda without a usable device: InputError ("--backend cuda: ...").
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads);
+
+/// True when this build has the CUDA backend and a device is usable.
+bool cuda_available();
+
+}  // namespace eirnn

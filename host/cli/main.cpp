@@ -1,0 +1,35 @@
+// eirnn: train many E/I (Dale's law) recurrent networks and analyse their spectra.
+// Exit status: 0 success, 2 bad input (one line on stderr naming the problem), 1 other failures.
+#include <cstdio>
+#include <exception>
+
+#include "host/cli/commands.hpp"
+#include "host/error.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"eirnn: train many excitatory/inhibitory recurrent networks at once and analyse the "
+                 "eigenvalue spectra of every one of them."};
+    app.set_version_flag("--version", std::string(EIRNN_VERSION));
+    app.require_subcommand(1);
+    eirnn::cli::add_train_command(app);
+    eirnn::cli::add_spectrum_command(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "eirnn: %s\n", e.what());
+        return 2;
+    } catch (const eirnn::InputError& e) {
+        std::fprintf(stderr, "eirnn: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "eirnn: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

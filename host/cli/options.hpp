@@ -1,0 +1,25 @@
+// Command-line options that describe a group (model, task, training), shared by the subcommands
+// that build one (train, data). Enum flags are read as strings and checked by resolve(), so every
+// bad value gets the same one-line error naming the flag.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "host/config.hpp"
+
+namespace eirnn::cli {
+
+struct GroupOptions {
+    GroupConfig cfg;
+    std::string task = "and", init = "orthogonal", dale = "project", dale_axis = "outgoing";
+    std::string clip = "global", backend = "auto";
+    bool free_input = false, no_autapses = false;
+
+    void add_task(CLI::App* app);       // --task and its timing flags
+    void add_model(CLI::App* app);      // model and initialisation
+    void add_training(CLI::App* app);   // training protocol, seeds, networks, threads, backend
+    /// Parses the enum strings into cfg and validates it; InputError naming the flag.
+    const GroupConfig& resolve();
+};
+
+}  // namespace eirnn::cli

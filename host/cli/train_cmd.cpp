@@ -1,0 +1,97 @@
+// `eirnn train`: trains one group of K networks and writes a results file (docs/FORMAT.md).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "host/cli/commands.hpp"
+#include "host/cli/options.hpp"
+#include "host/h5.hpp"
+#include "host/progress.hpp"
+#include "host/results.hpp"
+#include "host/spectra_io.hpp"
+
+namespace eirnn::cli {
+
+namespace {
+
+struct TrainArgs {
+    GroupOptions g;
+    std::string out = "results.h5";
+    bool force = false, quiet = false, no_spectra = false;
+};
+
+void print_summary(const GroupResult& r, const std::filesystem::path& out) {
+    std::vector<double> r_outer(r.cfg.networks, NAN);
+    if (r.cfg.spectra) {
+        h5::Id f = h5::open_read(out);
+        h5::Id grp = h5::open_group(f, "groups/" + group_id(0));
+        MetricsTable t = read_metrics(grp, "metrics");
+        for (std::size_t c = 0; c < t.names.size(); ++c)
+            if (t.names[c] == "r_outer") r_outer = t.columns[c];
+    }
+    const int E = r.cfg.train.epochs;
+    for (int k = 0; k < r.cfg.networks; ++k) {
+        int er = r.st.epochs_run[k];
+        float last = er > 0 ? r.st.loss[static_cast<std::size_t>(k) * E + er - 1] : NAN;
+        std::printf("net %3d  seed %-6llu  loss %.3e  test %.3e  acc %5.3f  epochs %3d  updates %6d  "
+                    "r_outer %.4f%s\n",
+                    k, static_cast<unsigned long long>(r.st.params.seeds[k]), last, r.test_loss[k],
+                    r.accuracy[k], er, r.st.updates[k], r_outer[k],
+                    r.st.diverged[k] ? "  DIVERGED" : (r.st.stopped[k] ? "  early-stopped" : ""));
+    }
+    std::printf("%d networks, %s backend, %.1f s training -> %s\n", r.cfg.networks, r.backend.c_str(),
+                r.train_seconds, out.c_str());
+}
+
+void run(TrainArgs& a) {
+    GroupConfig cfg = a.g.resolve();
+    cfg.spectra = !a.no_spectra;
+    validate(cfg);
+    h5::check_writable(a.out, a.force, "--out");
+    auto backend = make_backend(cfg.backend, cfg.threads);
+    TrainProgress progress;
+    GroupResult r;
+    {
+        ProgressBar bar(
+            [&] {
+                long total = progress.updates_total.load();
+                return total > 0 ? static_cast<double>(progress.updates_done.load()) / total : 0.0;
+            },
+            [&] {
+                char buf[160];
+                std::snprintf(buf, sizeof buf, "epoch %d/%d | %d/%d nets training | loss mean %.3e min %.3e",
+                              progress.epoch.load(), cfg.train.epochs, progress.active.load(),
+                              cfg.networks, progress.mean_loss.load(), progress.min_loss.load());
+                return std::string(buf);
+            },
+            !a.quiet);
+        progress.active = cfg.networks;
+        progress.mean_loss = NAN;
+        progress.min_loss = NAN;
+        r = train_group(cfg, *backend, &progress);
+    }
+    write_results_file(a.out, a.force, r, cfg.threads);
+    print_summary(r, a.out);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+    auto args = std::make_shared<TrainArgs>();
+    CLI::App* sub = app.add_subcommand(
+        "train", "Train a group of K networks of equal shape (one batch over all cores or one GPU) and "
+                 "write weights, losses, accuracies, spectra and metrics to an HDF5 results file.");
+    args->g.add_task(sub);
+    args->g.add_model(sub);
+    args->g.add_training(sub);
+    sub->add_option("--out,-o", args->out, "results file (HDF5)")->capture_default_str();
+    sub->add_flag("--force", args->force, "overwrite an existing --out");
+    sub->add_flag("--quiet,-q", args->quiet, "no progress bar");
+    sub->add_flag("--no-spectra", args->no_spectra, "skip eigenvalues and metrics");
+    sub->add_option("--outliers", args->g.cfg.outliers, "k of r_outer: dominant eigenvalues excluded")
+        ->capture_default_str();
+    sub->callback([args] { run(*args); });
+}
+
+}  // namespace eirnn::cli

@@ -1,0 +1,29 @@
+// The results file (docs/FORMAT.md): groups of trained networks with their spectra and metrics.
+#pragma once
+#include <hdf5.h>
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "host/trainer.hpp"
+
+namespace eirnn {
+
+/// "g0000", "g0001", ...
+std::string group_id(int index);
+
+/// Root attributes (format, format_version, eirnn_version).
+void write_root_attrs(hid_t file);
+
+/// Writes one trained group under /groups/<id> (replacing it), with spectra and metrics when
+/// r.cfg.spectra. cell: the sweep axes' values, or null.
+void write_group(hid_t file, const std::string& id, const GroupResult& r, const nlohmann::json* cell,
+                 int threads);
+
+/// A whole results file with one group, written atomically (temporary file, then rename).
+void write_results_file(const std::filesystem::path& path, bool overwrite, const GroupResult& r,
+                        int threads);
+
+}  // namespace eirnn

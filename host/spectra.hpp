@@ -1,0 +1,79 @@
+// Eigenvalue spectra and the study's metrics (SPEC §6) for many recurrent matrices at once.
+// Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over matrices.
+// Matrices are float32 or float64 (K,N,N) row-major with W[i][j] = weight from unit j to unit i.
+#pragma once
+#include <complex>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace eirnn {
+
+using cplx = std::complex<double>;
+
+/// All N eigenvalues of one N x N matrix, sorted by descending modulus (ties: larger real part,
+/// then larger imaginary part first). Throws Error if dgeev fails to converge.
+std::vector<cplx> eigenvalues(const double* w, int N);
+
+/// Eigenvalues of K matrices (K,N,N) into out (K,N), each row sorted as above. threads 0 = all cores.
+void eigenvalues_batched(const float* w, int K, int N, cplx* out, int threads = 0);
+void eigenvalues_batched(const double* w, int K, int N, cplx* out, int threads = 0);
+
+/// The metrics of SPEC §6 for one matrix and its sorted spectrum.
+struct SpectralMetrics {
+    double rho = 0;           // max |lambda|
+    double r_outer = 0;       // |lambda| of the (outliers+1)-th largest modulus
+    double r_inner = 0;       // min |lambda|
+    double r_inner_p2 = 0;    // 2nd percentile of |lambda| (robust inner radius)
+    double ring_ratio = 0;    // r_inner / r_outer (0 when r_outer = 0)
+    double dom_re = 0;        // lambda_dom: the eigenvalue with the largest real part
+    double dom_im = 0;
+    double freq_arg = 0;      // |arg lambda_dom| / (2 pi dt), Hz with dt = 1 ms
+    double freq_study = 0;    // |Im lambda_dom| / (2 pi Re lambda_dom) (study's form)
+    double henrici = 0;       // sqrt(max(0, ||W||_F^2 - sum |lambda|^2)) / ||W||_F
+    double lam_sym_max = 0;   // largest eigenvalue of (W + W^T)/2
+    double n_outside_unit = 0;  // count of |lambda| > 1
+    double n_re_gt1 = 0;        // count of Re lambda > 1
+    double sv_max = 0;        // largest singular value
+    double sv_min = 0;        // smallest singular value
+    double sv_spread = 0;     // sv_max / sv_min (inf when sv_min = 0)
+};
+
+/// Per-population weight statistics of W_rec: populations by (source, target), E = sign +1.
+/// ee = E->E (columns E, rows E), ei = E->I (columns E, rows I), ie = I->E, ii = I->I.
+/// For an empty block (no E or no I units) all three numbers are NaN.
+struct WeightStats {
+    double mean[4] = {};      // order ee, ei, ie, ii
+    double std[4] = {};
+    double zero_frac[4] = {}; // fraction of entries exactly 0
+};
+
+/// Metrics of one matrix (N x N, double) with its spectrum sorted as by eigenvalues().
+/// dt: time step in seconds for freq_arg (default 1 ms).
+SpectralMetrics spectral_metrics(const double* w, int N, std::span<const cplx> eig, int outliers,
+                                 double dt = 1e-3);
+
+/// sign: (N) +1 for excitatory units, -1 for inhibitory; signs along `axis` columns (outgoing).
+WeightStats weight_stats(const double* w, int N, std::span<const std::int8_t> sign);
+
+/// Column names of the metrics table in a fixed order (those of SpectralMetrics, then
+/// w_{ee,ei,ie,ii}_{mean,std,zero}), and the row of values in that order.
+const std::vector<std::string>& metric_names();
+std::vector<double> metric_row(const SpectralMetrics& m, const WeightStats* ws);
+
+/// A table of K rows (one per matrix) with the columns of metric_names().
+struct MetricsTable {
+    std::vector<std::string> names;
+    std::vector<std::vector<double>> columns;  // columns[c][k]
+};
+
+/// Spectra + metrics for K matrices (K,N,N) float, in parallel. sign: (N) shared by all matrices,
+/// (K,N) one row per matrix, or empty (no weight stats, those columns NaN). eig_out (K,N) is filled
+/// when non-null. A matrix with non-finite entries gets NaN eigenvalues and metrics.
+MetricsTable analyse(const float* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
+                     cplx* eig_out, int threads = 0);
+MetricsTable analyse(const double* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
+                     cplx* eig_out, int threads = 0);
+
+}  // namespace eirnn

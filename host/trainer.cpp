@@ -1,0 +1,169 @@
+// Group training orchestration (see trainer.hpp).
+#include "host/trainer.hpp"
+
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "host/batching.hpp"
+#include "host/error.hpp"
+#include "kernels/cpu/blas.hpp"
+#include "kernels/cpu/rnn.hpp"
+
+namespace eirnn {
+
+namespace {
+
+/// Forward of network k on all trials of d (time-major batch of d.n trials): outputs and states.
+struct Forward {
+    std::vector<float> x, y, mask, out, h, th, w;
+};
+
+void forward_network(const GroupConfig& cfg, const GroupParams& g, int k, const Dataset& d,
+                     Forward& f) {
+    const ParamLayout& L = g.layout;
+    const int B = d.n, T = d.T, N = L.N;
+    const std::size_t P = L.total, NN = static_cast<std::size_t>(N) * N;
+    f.x.resize(static_cast<std::size_t>(T) * B * L.I);
+    f.y.resize(static_cast<std::size_t>(T) * B * L.O);
+    f.mask.resize(f.y.size());
+    f.out.resize(f.y.size());
+    f.h.resize(static_cast<std::size_t>(T + 1) * B * N);
+    f.th.resize(static_cast<std::size_t>(T) * B * N);
+    f.w.resize(NN);
+    std::vector<int> idx(B);
+    for (int i = 0; i < B; ++i) idx[i] = i;
+    gather_batch(d, idx.data(), B, f.x.data(), f.y.data(), f.mask.data());
+    const float* p = g.params.data() + k * P;
+    const float* mask = g.mask.empty() ? nullptr : g.mask.data() + k * NN;
+    effective_w_rec(cfg.model, L, p, g.sign.data(), mask, f.w.data());
+    cpu::rnn_forward(RnnDims{B, N, L.I, L.O, T}, f.w.data(), p + L.w_in, p + L.b, p + L.w_out,
+                     p + L.b_out, f.x.data(), static_cast<const float*>(nullptr),
+                     static_cast<float>(cfg.model.alpha), f.h.data(), f.th.data(), f.out.data());
+}
+
+/// Trial r's (T,O) block of a time-major (T,B,O) array, copied out.
+std::vector<float> trial_of(const std::vector<float>& tm, int r, int T, int B, int O) {
+    std::vector<float> v(static_cast<std::size_t>(T) * O);
+    for (int t = 0; t < T; ++t)
+        for (int o = 0; o < O; ++o)
+            v[static_cast<std::size_t>(t) * O + o] = tm[(static_cast<std::size_t>(t) * B + r) * O + o];
+    return v;
+}
+
+}  // namespace
+
+std::vector<float> GroupResult::w_rec_final() const {
+    const GroupParams& g = st.params;
+    const std::size_t NN = static_cast<std::size_t>(g.layout.N) * g.layout.N;
+    std::vector<float> w(static_cast<std::size_t>(g.K) * NN);
+    for (int k = 0; k < g.K; ++k)
+        effective_w_rec(cfg.model, g.layout, g.params.data() + k * g.layout.total, g.sign.data(),
+                        g.mask.empty() ? nullptr : g.mask.data() + k * NN, w.data() + k * NN);
+    return w;
+}
+
+Evaluation evaluate(const GroupConfig& cfg, const GroupParams& g, const Dataset& d, int threads) {
+    Evaluation ev;
+    ev.loss.assign(g.K, 0.0f);
+    ev.accuracy.assign(g.K, std::numeric_limits<float>::quiet_NaN());
+    const int blas_before = cpu::blas_threads();
+    cpu::set_blas_threads(1);
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
+    {
+        Forward f;
+#pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < g.K; ++k) {
+            forward_network(cfg, g, k, d, f);
+            ev.loss[k] = cpu::masked_mse(RnnDims{d.n, g.layout.N, g.layout.I, g.layout.O, d.T},
+                                         f.out.data(), f.y.data(), f.mask.data(),
+                                         static_cast<float*>(nullptr));
+            if (task_is_binary(cfg.task.kind)) {
+                int correct = 0;
+                for (int r = 0; r < d.n; ++r) {
+                    auto out = trial_of(f.out, r, d.T, d.n, g.layout.O);
+                    auto tgt = trial_of(f.y, r, d.T, d.n, g.layout.O);
+                    correct += trial_correct(out.data(), tgt.data(), d.T, g.layout.O);
+                }
+                ev.accuracy[k] = static_cast<float>(correct) / static_cast<float>(d.n);
+            }
+        }
+    }
+    cpu::set_blas_threads(blas_before);
+    return ev;
+}
+
+GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress* progress,
+                        const TrainHooks* hooks) {
+    validate(cfg);
+    GroupResult r;
+    r.cfg = cfg;
+    r.backend = backend.name();
+    Dataset all = make_dataset(cfg.task, cfg.train.trials, cfg.data_seed);
+    const int n_train = cfg.train.trials - cfg.train.test_trials;
+    Dataset train = slice(all, 0, n_train);
+    Dataset test = slice(all, n_train, cfg.train.test_trials);
+    r.I = all.I;
+    r.O = all.O;
+    r.T = all.T;
+
+    r.st.params = init_group(cfg, r.I, r.O);
+    r.st.reset(cfg.networks, cfg.train.epochs);
+    if (hooks && !hooks->lr_scale.empty()) {
+        if (static_cast<int>(hooks->lr_scale.size()) != cfg.networks)
+            throw Error("lr_scale hook: one factor per network expected");
+        r.st.lr_scale = hooks->lr_scale;
+    }
+    const GroupParams& g = r.st.params;
+    r.w_rec_initial = r.w_rec_final();
+    r.w_in_initial.resize(static_cast<std::size_t>(g.K) * g.layout.size(1));
+    for (int k = 0; k < g.K; ++k) {
+        const float* p = g.params.data() + k * g.layout.total + g.layout.w_in;
+        std::copy(p, p + g.layout.size(1), r.w_in_initial.begin() + k * g.layout.size(1));
+    }
+
+    auto t0 = std::chrono::steady_clock::now();
+    backend.train(cfg, train, r.st, progress);
+    r.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    Evaluation ev = evaluate(cfg, g, test, cfg.threads);
+    r.test_loss = ev.loss;
+    r.accuracy = ev.accuracy;
+    for (int k = 0; k < g.K; ++k)
+        if (r.st.diverged[k]) r.test_loss[k] = std::numeric_limits<float>::quiet_NaN();
+
+    // Example activity: the first network with the best accuracy (lowest test loss when no accuracy).
+    int best = 0;
+    for (int k = 1; k < g.K; ++k) {
+        float a = r.accuracy[k], ab = r.accuracy[best];
+        bool better = std::isfinite(a) && std::isfinite(ab) ? a > ab : r.test_loss[k] < r.test_loss[best];
+        if (!std::isfinite(r.test_loss[best]) && std::isfinite(r.test_loss[k])) better = true;
+        if (better) best = k;
+    }
+    r.example_network = best;
+    r.S = std::min(8, test.n);
+    Dataset ex = slice(test, 0, r.S);
+    Forward f;
+    forward_network(cfg, g, best, ex, f);
+    const int T = ex.T, S = r.S, N = g.layout.N, I = r.I, O = r.O;
+    r.ex_x.resize(static_cast<std::size_t>(S) * T * I);
+    r.ex_y.resize(static_cast<std::size_t>(S) * T * O);
+    r.ex_out.resize(r.ex_y.size());
+    r.ex_h.resize(static_cast<std::size_t>(S) * T * N);
+    for (int s = 0; s < S; ++s)
+        for (int t = 0; t < T; ++t) {
+            std::size_t st = static_cast<std::size_t>(s) * T + t, tm = static_cast<std::size_t>(t) * S + s;
+            for (int i = 0; i < I; ++i) r.ex_x[st * I + i] = f.x[tm * I + i];
+            for (int o = 0; o < O; ++o) {
+                r.ex_y[st * O + o] = f.y[tm * O + o];
+                r.ex_out[st * O + o] = f.out[tm * O + o];
+            }
+            const float* hs = f.h.data() + (static_cast<std::size_t>(t + 1) * S + s) * N;
+            std::copy(hs, hs + N, r.ex_h.begin() + st * N);
+        }
+    return r;
+}
+
+}  // namespace eirnn

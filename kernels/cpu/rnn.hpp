@@ -1,0 +1,37 @@
+// CPU reference and backend kernels of one network's forward pass, masked MSE and BPTT backward.
+// Real = float (the backend) or double (finite-difference tests). Per-step products go to BLAS
+// (single-threaded inside; the backend runs networks in parallel). Shapes in kernels/rnn_args.hpp.
+#pragma once
+#include "kernels/rnn_args.hpp"
+
+namespace eirnn::cpu {
+
+/// Forward over T steps.
+///   w_rec (N,N) [i][j] = j -> i (effective matrix), w_in (N,I), b (N), w_out (O,N), b_out (O)
+///   x (T,B,I), noise (T,B,N) already scaled by sigma sqrt(alpha), or null
+///   h (T+1,B,N) out, h[0] = 0;  th (T,B,N) out, tanh(a_t);  y (T,B,O) out
+template <class Real>
+void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
+                 const Real* w_out, const Real* b_out, const Real* x, const Real* noise, Real alpha,
+                 Real* h, Real* th, Real* y);
+
+/// Masked MSE sum mask (y - target)^2 / (T B O); grad_y (T,B,O) = d loss / d y when non-null.
+template <class Real>
+Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask, Real* grad_y);
+
+/// BPTT backward through all T steps. th is overwritten (it becomes d loss / d a_t).
+///   grad_h_extra: (T,B,N) extra d loss / d h_t (t = 1..T), e.g. a rate penalty, or null.
+///   dh: (B,N) scratch. Gradients are overwritten (not accumulated):
+///   grad_w_rec (N,N) w.r.t. the effective matrix, grad_w_in (N,I), grad_b (N), grad_w_out (O,N),
+///   grad_b_out (O).
+template <class Real>
+void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const Real* x,
+                  const Real* h, Real* th, const Real* grad_y, const Real* grad_h_extra, Real alpha,
+                  Real* dh, Real* grad_w_rec, Real* grad_w_in, Real* grad_b, Real* grad_w_out,
+                  Real* grad_b_out);
+
+/// tanh over n values in place (vectorised for float).
+void tanh_inplace(float* v, long n);
+void tanh_inplace(double* v, long n);
+
+}  // namespace eirnn::cpu
