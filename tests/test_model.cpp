@@ -85,9 +85,13 @@ void check_gradients(const GradCase& gc) {
         ASSERT_GT(gmax, 0.0) << names[t];
         EXPECT_LE(err / gmax, 1e-6) << names[t] << " dale=" << name(gc.dale) << " alpha=" << gc.alpha;
     }
-    if (mk)
-        for (int ij = 0; ij < N * N; ++ij)
-            if (mask[ij] == 0.0f) EXPECT_EQ(grad[L.w_rec + ij], 0.0);
+    if (mk) {
+        for (int ij = 0; ij < N * N; ++ij) {
+            if (mask[ij] == 0.0f) {
+                EXPECT_EQ(grad[L.w_rec + ij], 0.0);
+            }
+        }
+    }
 }
 
 TEST(Gradients, MatchFiniteDifferences_AllModes) {

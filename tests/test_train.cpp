@@ -59,7 +59,9 @@ TEST(TrainConstraints, ProjectKeepsColumnSignsAndMaskZeros) {
                     for (int j = 0; j < N; ++j) {
                         float v = w[(k * N + i) * N + j];
                         EXPECT_GE(g.sign[j] * v, 0.0f) << "k" << k << " " << i << "," << j;
-                        if (g.mask[(k * N + i) * N + j] == 0.0f) EXPECT_EQ(v, 0.0f);
+                        if (g.mask[(k * N + i) * N + j] == 0.0f) {
+                            EXPECT_EQ(v, 0.0f);
+                        }
                     }
                 const float* win = g.params.data() + k * g.layout.total + g.layout.w_in;
                 for (std::size_t i = 0; i < g.layout.size(1); ++i) EXPECT_GE(win[i], 0.0f);
