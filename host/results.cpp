@@ -78,6 +78,8 @@ void write_group(hid_t file, const std::string& id, const GroupResult& r, const 
     h5::write(ex, "y", r.ex_y.data(), {S, T, O});
     h5::write(ex, "output", r.ex_out.data(), {S, T, O});
     h5::write(ex, "h", r.ex_h.data(), {S, T, N});
+    h5::write(ex, "type", r.ex_type.data(), {S});
+    h5::write(ex, "delay", r.ex_delay.data(), {S});
 
     if (r.cfg.spectra) {
         GroupMatrices gm;

@@ -145,6 +145,10 @@ GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress*
     r.example_network = best;
     r.S = std::min(8, test.n);
     Dataset ex = slice(test, 0, r.S);
+    r.ex_type.assign(r.S, 0);
+    r.ex_delay.assign(r.S, 0);
+    for (int s = 0; s < r.S && s < static_cast<int>(ex.type.size()); ++s) r.ex_type[s] = ex.type[s];
+    for (int s = 0; s < r.S && s < static_cast<int>(ex.delay.size()); ++s) r.ex_delay[s] = ex.delay[s];
     Forward f;
     forward_network(cfg, g, best, ex, f);
     const int T = ex.T, S = r.S, N = g.layout.N, I = r.I, O = r.O;

@@ -1,6 +1,7 @@
 // Trains one group end to end: dataset from the data seed, initial weights from each network's seed,
 // the backend's training, evaluation on the held-out trials, and example activity for figures.
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "host/backend.hpp"
@@ -19,6 +20,7 @@ struct GroupResult {
     int example_network = 0;           // the network whose activity is kept below
     int S = 0;                         // example trials
     std::vector<float> ex_x, ex_y, ex_out, ex_h;  // (S,T,I), (S,T,O), (S,T,O), (S,T,N)
+    std::vector<std::int32_t> ex_type, ex_delay;  // (S) trial type and delay (tasks/task.hpp)
     double train_seconds = 0;
 
     /// Effective final recurrent matrices (K,N,N) (|V| s in reparam mode).

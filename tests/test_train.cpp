@@ -153,17 +153,21 @@ TEST(TrainDivergence, OneDivergingNetworkLeavesOthersIdentical) {
 }
 
 TEST(TrainLearning, AndUnconstrainedN50Learns) {
-    // AND with the study's timing, 2,000 trials, 10 epochs, 4 unconstrained orthogonal networks at
-    // lr 2e-3 (about 310 updates): every network must reach >= 0.9 held-out accuracy.
+    // AND with the study's timing (T = 290), 2,000 trials, 10 epochs, 4 unconstrained orthogonal
+    // networks with gain 1.3, batch 8 and lr 5e-4: every network must reach >= 0.9 held-out accuracy.
+    // Measured: 8 of 8 seeds learned (100% accuracy) by their 3rd-4th epoch with these settings,
+    // whereas lr >= 2e-3, or gain 1 with batch 64, left most networks on the "always 0" plateau.
     GroupConfig c;
     c.model.units = 50;
     c.model.dale = DaleMode::None;
     c.model.init = Init::Orthogonal;
+    c.model.gain = 1.3;
     c.task.kind = TaskKind::And;
     c.train.trials = 2000;
     c.train.test_trials = 100;
     c.train.epochs = 10;
-    c.train.lr = 2e-3;
+    c.train.batch = 8;
+    c.train.lr = 5e-4;
     c.networks = 4;
     c.seed = 1;
     c.threads = 0;
