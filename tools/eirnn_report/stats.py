@@ -1,0 +1,172 @@
+"""Small statistics for the claims table, in numpy only (no scipy).
+
+Student-t distribution through the regularized incomplete beta function (continued fraction, Lentz's
+method), mean and standard error, one-sample confidence intervals, Welch's two-sample test, a Welch
+contrast of several cell means (Welch-Satterthwaite degrees of freedom) and ordinary least squares
+with one intercept per stratum ("fixed effects").
+"""
+from dataclasses import dataclass
+import math
+
+import numpy as np
+
+CONFIDENCE = 0.95
+
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        for numerator in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+                          -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                 + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """P(|T| >= |t|) for Student's t with df degrees of freedom (df may be fractional)."""
+    if math.isnan(t) or not df > 0:
+        return math.nan
+    if math.isinf(t):
+        return 0.0
+    return betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t."""
+    half_tail = 0.5 * t_two_sided_p(t, df)
+    return 1.0 - half_tail if t > 0 else half_tail
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The t with P(T <= t) = q, by bisection on t_cdf."""
+    if not 0.0 < q < 1.0 or not df > 0:
+        return math.nan
+    if q < 0.5:
+        return -t_quantile(1.0 - q, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < q:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < q:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@dataclass
+class Estimate:
+    """A quantity with its standard error, degrees of freedom and 95% confidence interval."""
+    value: float
+    se: float
+    df: float
+    lo: float
+    hi: float
+    t: float
+    p: float  # two-sided p-value of "value = 0"
+
+
+def make_estimate(value: float, se: float, df: float) -> Estimate:
+    """Confidence interval and t-test of value = 0 from an estimate and its standard error."""
+    if se == 0.0:
+        p = 1.0 if value == 0.0 else 0.0
+        t = 0.0 if value == 0.0 else math.copysign(math.inf, value)
+        return Estimate(value, 0.0, df, value, value, t, p)
+    half = t_quantile(0.5 + CONFIDENCE / 2.0, df) * se
+    t = value / se
+    return Estimate(value, se, df, value - half, value + half, t, t_two_sided_p(t, df))
+
+
+def mean_sem(x) -> tuple[float, float, int]:
+    """Mean, standard error of the mean (NaN for n < 2) and n of the finite values of x."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        return math.nan, math.nan, 0
+    sem = float(np.std(x, ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    return float(np.mean(x)), sem, n
+
+
+def one_sample(x) -> Estimate | None:
+    """95% confidence interval of the mean of x (None for fewer than 2 values)."""
+    mean, sem, n = mean_sem(x)
+    if n < 2:
+        return None
+    return make_estimate(mean, sem, n - 1)
+
+
+def welch_contrast(cells: list[tuple[float, np.ndarray]]) -> Estimate | None:
+    """Sum of coef * mean(values) over cells, with a Welch-Satterthwaite standard error and df.
+
+    With cells [(1, a), (-1, b)] this is exactly Welch's two-sample t-test of mean(a) - mean(b).
+    """
+    value, var, df_den = 0.0, 0.0, 0.0
+    for coef, values in cells:
+        values = np.asarray(values, dtype=float)
+        values = values[np.isfinite(values)]
+        n = values.size
+        if n < 2:
+            return None
+        part = coef * coef * float(np.var(values, ddof=1)) / n
+        value += coef * float(np.mean(values))
+        var += part
+        df_den += part * part / (n - 1)
+    if df_den > 0.0:
+        df = var * var / df_den
+    else:
+        df = float(sum(np.isfinite(np.asarray(v, dtype=float)).sum() - 1 for _, v in cells))
+    return make_estimate(value, math.sqrt(var), df)
+
+
+def welch(a, b) -> Estimate | None:
+    """Welch's two-sample t-test and 95% interval of mean(a) - mean(b)."""
+    return welch_contrast([(1.0, a), (-1.0, b)])
+
+
+def fixed_effects_slope(y, x, strata) -> Estimate | None:
+    """OLS slope of y on x with one intercept per stratum; None when x does not vary within strata.
+
+    y, x: (n) float; strata: (n) hashable labels. Degrees of freedom n - strata - 1.
+    """
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    labels = sorted(set(strata), key=str)
+    index = {label: i for i, label in enumerate(labels)}
+    design = np.zeros((y.size, len(labels) + 1))
+    design[np.arange(y.size), [index[s] for s in strata]] = 1.0
+    design[:, -1] = x
+    df = y.size - design.shape[1]
+    if df < 1 or np.linalg.matrix_rank(design) < design.shape[1]:
+        return None
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coef
+    sigma2 = float(residual @ residual) / df
+    covariance = sigma2 * np.linalg.inv(design.T @ design)
+    return make_estimate(float(coef[-1]), math.sqrt(max(covariance[-1, -1], 0.0)), df)
