@@ -1,0 +1,136 @@
+// Shared parts of `eirnn sweep` and `eirnn reproduce` (see sweep_cli.hpp).
+#include "host/cli/sweep_cli.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "host/error.hpp"
+#include "host/progress.hpp"
+#include "host/results.hpp"
+
+namespace eirnn::cli {
+
+void SweepCliOptions::add(CLI::App* app) {
+    app->add_option("--backend", backend, "auto | cpu | cuda (default: the sweep file's)");
+    app->add_option("--threads", threads, "CPU threads (0 = all cores; default: the sweep file's)");
+    app->add_flag("--dry-run", dry_run, "print the plan and an estimated time; write nothing");
+    app->add_option(
+        "--rate", rate_gflops,
+        "--dry-run: assume this training rate in GFLOP/s instead of measuring the backend");
+    app->add_flag("--restart", restart,
+                  "start over: discard the groups an interrupted run left in <output>.parts");
+    app->add_flag("--force", force, "replace an output file that is not this sweep's result");
+    app->add_flag("--quiet,-q", quiet, "no progress bar");
+}
+
+void SweepCliOptions::apply(Sweep& s) const {
+    if (!backend.empty()) {
+        auto kind = parse_backend(backend);
+        if (!kind) throw InputError("--backend: unknown value '" + backend + "' (auto, cpu, cuda)");
+        for (SweepCell& c : s.cells) c.cfg.backend = *kind;
+    }
+    if (threads >= 0) {
+        s.threads = threads;
+        for (SweepCell& c : s.cells) c.cfg.threads = threads;
+    } else if (threads < -1) {
+        throw InputError("--threads: must be >= 0");
+    }
+    if (rate_gflops < 0) throw InputError("--rate: must be > 0");
+}
+
+namespace {
+
+BackendKind backend_of(const Sweep& s) {
+    return s.cells.empty() ? BackendKind::Auto : s.cells.front().cfg.backend;
+}
+
+std::string gflop(double f) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", f / 1e9);
+    return buf;
+}
+
+}  // namespace
+
+void print_plan(const Sweep& s, const SweepCliOptions& o) {
+    std::string shape;
+    for (std::size_t a = 0; a < s.axis_names.size(); ++a)
+        shape += (a ? " x " : "") + s.axis_names[a] + " " + std::to_string(s.axis_sizes[a]);
+    const int first_round = std::min(s.networks_per_cell, s.max_networks());
+    std::printf("sweep %s (hash %s)%s%s\n", s.source.c_str(), s.hash().c_str(),
+                s.description.empty() ? "" : ": ", s.description.c_str());
+    std::printf("%zu cells%s%s, one group per cell, %d networks per group", s.cells.size(),
+                shape.empty() ? "" : " = ", shape.c_str(), first_round);
+    if (s.until_learned > 0)
+        std::printf(" (until_learned %d: more rounds of %d until %d learned, at most %d)",
+                    s.until_learned, s.networks_per_cell, s.until_learned, s.max_attempts);
+    std::printf("\n%-6s %5s %5s %4s %8s %5s %9s  %s\n", "group", "N", "T", "B", "updates", "nets",
+                "GFLOP", "cell");
+    double total = 0, most = 0;
+    for (const SweepCell& c : s.cells) {
+        CellCost cost = cell_cost(c.cfg);
+        total += cost.flop() * first_round;
+        most += cost.flop() * s.max_networks();
+        std::printf("%-6s %5d %5d %4d %8lld %5d %9s  %s\n", group_id(c.index).c_str(),
+                    c.cfg.model.units, task_steps(c.cfg.task), c.cfg.train.batch, cost.updates,
+                    first_round, gflop(cost.flop() * first_round).c_str(),
+                    cell_label(s, c).c_str());
+    }
+    std::printf("total %d networks, %s GFLOP of training",
+                static_cast<int>(s.cells.size()) * first_round, gflop(total).c_str());
+    if (s.until_learned > 0)
+        std::printf(" (at most %d networks, %s GFLOP)",
+                    static_cast<int>(s.cells.size()) * s.max_networks(), gflop(most).c_str());
+    std::printf("\n");
+
+    double rate = o.rate_gflops * 1e9;
+    std::string how = "given by --rate";
+    if (rate <= 0) {
+        auto backend = make_backend(backend_of(s), s.threads);
+        Calibration cal = calibrate(s, *backend);
+        rate = cal.flops;
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "measured now: %s backend, %d networks, N=%d, T=%d, B=%d",
+                      backend->name().c_str(), cal.networks, cal.units, cal.steps, cal.batch);
+        how = buf;
+    }
+    std::printf("rate %.2f GFLOP/s (%s): about %s", rate / 1e9, how.c_str(),
+                ProgressBar::format_duration(total / rate).c_str());
+    if (s.until_learned > 0)
+        std::printf(", at most %s", ProgressBar::format_duration(most / rate).c_str());
+    std::printf(" of training\noutput %s (--dry-run: nothing written)\n", s.output.c_str());
+}
+
+SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
+    auto backend = make_backend(backend_of(s), s.threads);
+    SweepRunOptions ro;
+    ro.restart = o.restart;
+    ro.force = o.force;
+    ro.progress = !o.quiet;
+    const bool tty = !o.quiet && ProgressBar::stderr_is_tty();
+    const int width = static_cast<int>(s.cells.size());
+    ro.on_cell = [&](const CellReport& r) {
+        if (tty) std::fprintf(stderr, "\r\033[2K");
+        std::printf("%s %4d/%d  %-56s %3d/%d learned  %s\n", group_id(r.cell->index).c_str(),
+                    r.cell->index + 1, width, cell_label(s, *r.cell).c_str(), r.learned, r.trained,
+                    r.resumed ? "(done earlier)" : ProgressBar::format_duration(r.seconds).c_str());
+        std::fflush(stdout);
+    };
+    SweepOutcome out = run_sweep(s, *backend, ro);
+    if (out.already_complete) {
+        std::printf("%s already holds the results of this sweep (%d groups); nothing to do\n",
+                    s.output.c_str(), out.cells);
+    } else {
+        std::printf(
+            "%d groups (%d from an earlier run), %d networks, %d learned (accuracy >= %.1f), "
+            "%s backend, %s -> %s\n",
+            out.cells, out.resumed, out.networks, out.learned, kLearnedAccuracy,
+            backend->name().c_str(), ProgressBar::format_duration(out.seconds).c_str(),
+            s.output.c_str());
+    }
+    std::fflush(stdout);
+    return out;
+}
+
+}  // namespace eirnn::cli

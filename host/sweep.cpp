@@ -1,0 +1,356 @@
+// Sweep files (docs/SWEEP.md): TOML parsing with toml++, checking with source positions, and the
+// expansion of the axes into cells. Every cell's GroupConfig is built through its JSON form
+// (to_json / group_config_from_json), so the [model], [train] and [task] tables take exactly the
+// keys of a results file's `config` attribute.
+#include "host/sweep.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+
+#include "host/error.hpp"
+#include "tasks/task.hpp"
+
+namespace eirnn {
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kSections[] = {"model", "train", "task"};
+constexpr const char* kTopKeys =
+    "description, output, networks_per_cell, seed, data_seed, backend, threads, until_learned, "
+    "max_attempts, outliers, spectra, [model], [train], [task], [axes]";
+
+/// Defaults of every group setting, in the JSON form whose keys the sweep file uses.
+const json& defaults() {
+    static const json d = to_json(GroupConfig{});
+    return d;
+}
+
+std::string position(const std::string& source, const toml::source_region& r) {
+    return source + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column);
+}
+
+[[noreturn]] void fail_at(const std::string& source, const toml::node& n, const std::string& key,
+                          const std::string& msg) {
+    throw InputError(position(source, n.source()) + ": " + key + ": " + msg);
+}
+
+/// The table and key an axis name sets: "task" is the task kind, any other name a key of exactly
+/// one of [model], [train], [task].
+std::optional<std::pair<std::string, std::string>> axis_target(const std::string& name) {
+    if (name == "task") return std::pair<std::string, std::string>{"task", "kind"};
+    if (name == "kind") return std::nullopt;
+    for (const char* sec : kSections)
+        if (defaults().at(sec).contains(name))
+            return std::pair<std::string, std::string>{sec, name};
+    return std::nullopt;
+}
+
+/// A TOML value converted to the JSON type of the setting it replaces (default `like`).
+json convert(const std::string& source, const toml::node& n, const std::string& key,
+             const json& like) {
+    if (like.is_boolean()) {
+        if (!n.is_boolean()) fail_at(source, n, key, "must be true or false");
+        return n.as_boolean()->get();
+    }
+    if (like.is_string()) {
+        if (!n.is_string()) fail_at(source, n, key, "must be a string");
+        return n.as_string()->get();
+    }
+    if (like.is_number_integer()) {
+        if (!n.is_integer()) fail_at(source, n, key, "must be an integer");
+        std::int64_t v = n.as_integer()->get();
+        if (v < INT_MIN || v > INT_MAX) fail_at(source, n, key, "out of range");
+        return v;
+    }
+    if (like.is_number_float()) {
+        if (n.is_integer()) return static_cast<double>(n.as_integer()->get());
+        if (!n.is_floating_point()) fail_at(source, n, key, "must be a number");
+        return n.as_floating_point()->get();
+    }
+    fail_at(source, n, key, "cannot be set in a sweep file");
+}
+
+int get_int(const std::string& source, const toml::node& n, const std::string& key, std::int64_t lo,
+            std::int64_t hi) {
+    if (!n.is_integer()) fail_at(source, n, key, "must be an integer");
+    std::int64_t v = n.as_integer()->get();
+    if (v < lo || v > hi)
+        fail_at(source, n, key,
+                "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                    std::to_string(v));
+    return static_cast<int>(v);
+}
+
+std::uint64_t get_seed(const std::string& source, const toml::node& n, const std::string& key) {
+    if (!n.is_integer() || n.as_integer()->get() < 0)
+        fail_at(source, n, key, "must be a non-negative integer");
+    return static_cast<std::uint64_t>(n.as_integer()->get());
+}
+
+std::string get_string(const std::string& source, const toml::node& n, const std::string& key) {
+    if (!n.is_string()) fail_at(source, n, key, "must be a string");
+    return n.as_string()->get();
+}
+
+struct Axis {
+    std::string name, section, key;
+    const toml::array* values = nullptr;
+    std::vector<json> converted;
+};
+
+/// The setting a validation message is about: "--e-frac: ..." -> e_frac, "task: stim_dur ..." ->
+/// stim_dur, "config: bad value 'x' for init" -> init.
+std::string key_of_message(const std::string& msg) {
+    auto is_name = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    };
+    std::size_t b = 0;
+    if (msg.rfind("--", 0) == 0)
+        b = 2;
+    else if (msg.rfind("task: ", 0) == 0)
+        b = 6;
+    else if (msg.rfind("config: bad value", 0) == 0 && msg.rfind(" for ") != std::string::npos)
+        b = msg.rfind(" for ") + 5;
+    else
+        return {};
+    std::size_t e = b;
+    while (e < msg.size() && is_name(msg[e])) ++e;
+    std::string k = msg.substr(b, e - b);
+    std::replace(k.begin(), k.end(), '-', '_');
+    return k;
+}
+
+}  // namespace
+
+json Sweep::plan_json() const {
+    json axes = json::array();
+    for (std::size_t a = 0; a < axis_names.size(); ++a)
+        axes.push_back({axis_names[a], axis_sizes[a]});
+    json cs = json::array();
+    for (const SweepCell& c : cells) cs.push_back({{"cell", c.axes}, {"config", to_json(c.cfg)}});
+    return json{{"format", "eirnn-sweep"},
+                {"version", 1},
+                {"axes", axes},
+                {"networks_per_cell", networks_per_cell},
+                {"until_learned", until_learned},
+                {"max_attempts", max_attempts},
+                {"learned_accuracy", kLearnedAccuracy},
+                {"seed", seed},
+                {"seed_stride", seed_stride},
+                {"cells", cs}};
+}
+
+std::string Sweep::hash() const {
+    // FNV-1a, 64 bits, of the canonical JSON (nlohmann sorts object keys).
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : plan_json().dump()) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+Sweep parse_sweep(std::string_view text, const std::string& source) {
+    toml::table doc;
+    try {
+        doc = toml::parse(text, source);
+    } catch (const toml::parse_error& e) {
+        throw InputError(position(source, e.source()) + ": " + std::string(e.description()));
+    }
+
+    Sweep s;
+    s.source = source;
+    json base = defaults();
+    std::map<std::string, const toml::node*> fixed;  // "section.key" -> node, for messages
+    std::optional<int> max_attempts;
+    const toml::node* max_attempts_node = nullptr;
+    const toml::table* axes_table = nullptr;
+
+    for (auto&& [k, v] : doc) {
+        const std::string key(k.str());
+        if (key == "description") {
+            s.description = get_string(source, v, key);
+        } else if (key == "output") {
+            std::string o = get_string(source, v, key);
+            if (o.empty()) fail_at(source, v, key, "must not be empty");
+            s.output = o;
+        } else if (key == "networks_per_cell") {
+            s.networks_per_cell = get_int(source, v, key, 1, 1'000'000);
+        } else if (key == "seed") {
+            s.seed = get_seed(source, v, key);
+        } else if (key == "data_seed") {
+            base["data_seed"] = get_seed(source, v, key);
+        } else if (key == "backend") {
+            std::string b = get_string(source, v, key);
+            if (!parse_backend(b))
+                fail_at(source, v, key, "unknown backend '" + b + "' (auto, cpu, cuda)");
+            base["backend"] = b;
+        } else if (key == "threads") {
+            s.threads = get_int(source, v, key, 0, 4096);
+        } else if (key == "until_learned") {
+            s.until_learned = get_int(source, v, key, 1, 1'000'000);
+        } else if (key == "max_attempts") {
+            max_attempts = get_int(source, v, key, 1, 1'000'000);
+            max_attempts_node = &v;
+        } else if (key == "outliers") {
+            base["outliers"] = get_int(source, v, key, 0, 1'000'000);
+            fixed["outliers"] = &v;
+        } else if (key == "spectra") {
+            if (!v.is_boolean()) fail_at(source, v, key, "must be true or false");
+            base["spectra"] = v.as_boolean()->get();
+        } else if (key == "model" || key == "train" || key == "task") {
+            if (!v.is_table()) fail_at(source, v, key, "must be a table ([" + key + "])");
+            for (auto&& [k2, v2] : *v.as_table()) {
+                const std::string name(k2.str());
+                const std::string full = key + "." + name;
+                if (!defaults().at(key).contains(name))
+                    fail_at(source, v2, full, "unknown key in [" + key + "]");
+                base[key][name] = convert(source, v2, full, defaults().at(key).at(name));
+                fixed[full] = &v2;
+            }
+        } else if (key == "axes") {
+            if (!v.is_table()) fail_at(source, v, key, "must be a table ([axes])");
+            axes_table = v.as_table();
+        } else {
+            fail_at(source, v, key, std::string("unknown key (known: ") + kTopKeys + ")");
+        }
+    }
+    if (max_attempts && s.until_learned == 0)
+        fail_at(source, *max_attempts_node, "max_attempts", "needs until_learned");
+    if (s.until_learned > 0) {
+        s.max_attempts = max_attempts.value_or(std::max(s.networks_per_cell, 3 * s.until_learned));
+        if (s.max_attempts < s.until_learned)
+            fail_at(source, *max_attempts_node, "max_attempts",
+                    "must be >= until_learned (" + std::to_string(s.until_learned) + ")");
+    }
+    s.seed_stride = static_cast<std::uint64_t>(s.max_networks());
+
+    // Axes, in the order they are written (toml++ tables are sorted by key).
+    std::vector<Axis> axes;
+    if (axes_table) {
+        for (auto&& [k, v] : *axes_table) {
+            Axis a;
+            a.name = std::string(k.str());
+            const std::string full = "axes." + a.name;
+            auto target = axis_target(a.name);
+            if (!target)
+                fail_at(
+                    source, v, full,
+                    "unknown axis (an axis is any key of [model], [train] or [task]; the task kind "
+                    "is 'task')");
+            a.section = target->first;
+            a.key = target->second;
+            if (fixed.count(a.section + "." + a.key))
+                fail_at(
+                    source, v, full,
+                    "also set in [" + a.section + "]: give a setting either a value or an axis");
+            if (!v.is_array()) fail_at(source, v, full, "must be a list of values, e.g. [1, 2]");
+            a.values = v.as_array();
+            if (a.values->empty()) fail_at(source, v, full, "empty axis: give at least one value");
+            const json& like = defaults().at(a.section).at(a.key);
+            for (const toml::node& el : *a.values) {
+                json value = convert(source, el, full, like);
+                for (const json& prev : a.converted)
+                    if (prev == value)
+                        fail_at(
+                            source, el, full,
+                            "duplicate value " + value.dump() + " (two cells would be identical)");
+                a.converted.push_back(std::move(value));
+            }
+            axes.push_back(std::move(a));
+        }
+        std::sort(axes.begin(), axes.end(), [](const Axis& x, const Axis& y) {
+            const auto& p = x.values->source().begin;
+            const auto& q = y.values->source().begin;
+            return p.line != q.line ? p.line < q.line : p.column < q.column;
+        });
+    }
+    std::size_t n_cells = 1;
+    for (const Axis& a : axes) {
+        s.axis_names.push_back(a.name);
+        s.axis_sizes.push_back(a.converted.size());
+        n_cells *= a.converted.size();
+        if (n_cells > 1'000'000) throw InputError(source + ": axes: more than 1,000,000 cells");
+    }
+
+    // Expansion: cell i's axis values are the digits of i in the mixed radix of the axis sizes
+    // (last axis fastest).
+    std::vector<std::size_t> digit(axes.size(), 0);
+    for (std::size_t i = 0; i < n_cells; ++i) {
+        std::size_t rest = i;
+        for (std::size_t a = axes.size(); a-- > 0;) {
+            digit[a] = rest % axes[a].converted.size();
+            rest /= axes[a].converted.size();
+        }
+        json j = base;
+        SweepCell c;
+        c.index = static_cast<int>(i);
+        c.axes = json::object();
+        for (std::size_t a = 0; a < axes.size(); ++a) {
+            j[axes[a].section][axes[a].key] = axes[a].converted[digit[a]];
+            c.axes[axes[a].name] = axes[a].converted[digit[a]];
+        }
+        j["networks"] = s.networks_per_cell;
+        j["seed"] = s.seed + static_cast<std::uint64_t>(i) * s.seed_stride;
+        try {
+            c.cfg = group_config_from_json(j);
+            c.cfg.threads = s.threads;
+            validate(c.cfg);
+        } catch (const InputError& e) {
+            // Point at the setting the message names: an axis value of this cell, or a fixed value.
+            const std::string msg = e.what();
+            const std::string k = key_of_message(msg);
+            for (std::size_t a = 0; a < axes.size(); ++a)
+                if (!k.empty() && (axes[a].name == k || axes[a].key == k))
+                    fail_at(source, *axes[a].values->get(digit[a]), "axes." + axes[a].name,
+                            "value " + axes[a].converted[digit[a]].dump() + ": " + msg);
+            for (const auto& [name, node] : fixed) {
+                std::string last = name.substr(name.find('.') + 1);
+                if (!k.empty() && (last == k || (k == "task" && name == "task.kind")))
+                    fail_at(source, *node, name, msg);
+            }
+            throw InputError(source + ": cell " + c.axes.dump() + ": " + msg);
+        }
+        s.cells.push_back(std::move(c));
+    }
+    return s;
+}
+
+Sweep load_sweep(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError(path.string() + ": cannot read the sweep file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_sweep(ss.str(), path.string());
+}
+
+std::string cell_label(const Sweep& s, const SweepCell& c) {
+    std::string out;
+    for (const std::string& a : s.axis_names) {
+        const json& v = c.axes.at(a);
+        if (!out.empty()) out += ' ';
+        out += a + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    }
+    return out.empty() ? "(no axes)" : out;
+}
+
+CellCost cell_cost(const GroupConfig& cfg) {
+    const int n_train = cfg.train.trials - cfg.train.test_trials;
+    const long long per_epoch = (n_train + cfg.train.batch - 1) / cfg.train.batch;
+    const double N = cfg.model.units, B = cfg.train.batch, T = task_steps(cfg.task);
+    return CellCost{per_epoch * cfg.train.epochs, 6.0 * N * N * B * T};
+}
+
+}  // namespace eirnn

@@ -1,0 +1,111 @@
+// Sweeps (docs/SWEEP.md): a TOML file of fixed settings and axes, expanded into cells (the
+// cartesian product of the axes), each trained as its own group of networks and written as one
+// group of a results file tagged with its `cell`. Runs are resumable: every finished cell is an
+// atomic part file in `<output>.parts/`, merged into the results file when all are done.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "host/backend.hpp"
+#include "host/trainer.hpp"
+
+namespace eirnn {
+
+/// Held-out accuracy from which a network counts as learned (SPEC §7).
+inline constexpr double kLearnedAccuracy = 0.9;
+
+/// One cell of a sweep: a point of the axes' product.
+struct SweepCell {
+    int index = 0;        // position in the expansion (last axis fastest); group id group_id(index)
+    nlohmann::json axes;  // {axis: value}, written as the group's `cell` attribute
+    GroupConfig cfg;      // networks = networks_per_cell, seed = first seed of the cell's range
+};
+
+/// A parsed and expanded sweep.
+struct Sweep {
+    std::string source;  // file name used in messages
+    std::string description;
+    std::filesystem::path output = "sweep.h5";
+    std::vector<std::string> axis_names;  // in the order declared
+    std::vector<std::size_t> axis_sizes;
+    std::vector<SweepCell> cells;
+    int networks_per_cell = 4;  // networks of one training round of a cell
+    int until_learned = 0;      // 0: one round; n: rounds until n networks learned
+    int max_attempts = 0;       // networks a cell trains at most (until_learned)
+    std::uint64_t seed = 1;     // cell i's seeds: seed + i * seed_stride + [0, seed_stride)
+    std::uint64_t seed_stride = 0;
+    int threads = 0;
+
+    /// Most networks a cell can train (max_attempts with until_learned, else networks_per_cell).
+    int max_networks() const { return until_learned > 0 ? max_attempts : networks_per_cell; }
+    /// Everything that determines the results (not the output path or threads), canonical JSON.
+    nlohmann::json plan_json() const;
+    /// 16 hex digits identifying plan_json(): a part file belongs to the sweep with its hash.
+    std::string hash() const;
+};
+
+/// Parses a sweep from TOML text; `source` names it in messages ("file:line:col: key: problem").
+/// Throws InputError for any bad key, type or value, an unknown or empty axis, a duplicate cell.
+Sweep parse_sweep(std::string_view toml_text, const std::string& source);
+/// Reads and parses a sweep file.
+Sweep load_sweep(const std::filesystem::path& path);
+
+/// "task=and init=normal units=50": the cell's axis values in the order the axes are declared.
+std::string cell_label(const Sweep& s, const SweepCell& c);
+
+/// Cost of training one network of a cell to the end of its budget: 6 N^2 B T per update (forward
+/// and backward products), updates = epochs * ceil(train trials / batch).
+struct CellCost {
+    long long updates = 0;
+    double flop_per_update = 0;
+    double flop() const { return flop_per_update * static_cast<double>(updates); }
+};
+CellCost cell_cost(const GroupConfig& cfg);
+
+/// Training rate of a backend in FLOP/s, measured on a short run (two updates of a few networks)
+/// shaped like the sweep's largest cell with N capped at 128 (a calibration of about a second).
+struct Calibration {
+    double flops = 0;
+    int units = 0, networks = 0, steps = 0, batch = 0;
+};
+Calibration calibrate(const Sweep& s, Backend& backend);
+
+/// What happened to one cell during run_sweep.
+struct CellReport {
+    const SweepCell* cell = nullptr;
+    bool resumed = false;  // found complete in the parts folder
+    int trained = 0;       // networks in the group
+    int learned = 0;       // held-out accuracy >= kLearnedAccuracy and not diverged
+    double seconds = 0;
+};
+
+struct SweepRunOptions {
+    bool restart = false;  // discard the groups an earlier run left in the parts folder
+    bool force = false;    // replace an output file that is not this sweep's result
+    bool progress = true;  // progress bar on stderr (only drawn on a terminal)
+    std::function<void(const CellReport&)> on_cell;  // after each cell (resumed ones too)
+};
+
+struct SweepOutcome {
+    bool already_complete = false;  // the output already held this sweep's results
+    int cells = 0, resumed = 0, networks = 0, learned = 0;
+    double seconds = 0;
+};
+
+/// Trains every cell not yet in `<output>.parts/`, then merges the parts into s.output atomically
+/// and removes the parts folder. Rerunning after an interruption continues where it stopped and
+/// gives byte-identical datasets. InputError when the parts folder holds another sweep's groups
+/// (unless restart), when the output exists and is not this sweep's (unless force), or when
+/// another process runs the same sweep. Creates the output's folder when missing.
+SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& opt);
+
+/// The parts folder of an output file: "<output>.parts".
+std::filesystem::path parts_dir(const std::filesystem::path& output);
+
+}  // namespace eirnn

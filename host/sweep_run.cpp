@@ -1,0 +1,417 @@
+// Running a sweep (docs/SWEEP.md): each cell trains in rounds (until_learned), is written
+// atomically as `<output>.parts/gNNNN.h5`, and when every cell is done the parts are copied
+// (H5Ocopy, no re-encoding) into the results file, itself written atomically; then the parts folder
+// goes. A lock file (flock) keeps two processes from running the same output at once.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+
+#include "host/error.hpp"
+#include "host/h5.hpp"
+#include "host/progress.hpp"
+#include "host/results.hpp"
+#include "host/sweep.hpp"
+
+namespace eirnn {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kManifest = "sweep.json";
+
+/// Exclusive lock on a file, released when the process ends (also by kill -9).
+class LockFile {
+public:
+    explicit LockFile(const fs::path& path, const fs::path& output) {
+        fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+        if (fd_ < 0) throw Error("cannot create " + path.string());
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd_);
+            fd_ = -1;
+            throw InputError("output: another eirnn process is running the sweep of " +
+                             output.string());
+        }
+    }
+    LockFile(const LockFile&) = delete;
+    LockFile& operator=(const LockFile&) = delete;
+    ~LockFile() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+private:
+    int fd_ = -1;
+};
+
+/// Writes a small text file atomically (temporary, fsync, rename).
+void write_text_atomic(const fs::path& path, const std::string& text) {
+    fs::path tmp = path;
+    tmp += ".tmp." + std::to_string(getpid());
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << text;
+        if (!out) throw Error("cannot write " + tmp.string());
+    }
+    int fd = ::open(tmp.c_str(), O_RDONLY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+    fs::rename(tmp, path);
+}
+
+std::string read_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return s;
+}
+
+/// Temporaries left by a killed process: "<name>.tmp.<pid>" in `dir` (all of them, or only those of
+/// `name`).
+void remove_stale_temps(const fs::path& dir, const std::string& name) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) return;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string f = e.path().filename().string();
+        const std::size_t t = f.find(".tmp.");
+        if (t == std::string::npos) continue;
+        if (!name.empty() && f.substr(0, t) != name) continue;
+        const std::string pid = f.substr(t + 5);
+        if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+        fs::remove(e.path(), ec);
+    }
+}
+
+/// The sweep hash stored in a results or part file, or "" when it has none or cannot be read.
+std::string stored_hash(const fs::path& path) {
+    try {
+        if (!h5::is_hdf5(path)) return {};
+        h5::Id f = h5::open_read(path);
+        return h5::has_attr(f, "sweep_hash") ? h5::read_attr_string(f, "sweep_hash")
+                                             : std::string();
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
+bool part_complete(const fs::path& path, const std::string& id, const std::string& hash) {
+    try {
+        if (!h5::is_hdf5(path)) return false;
+        h5::Id f = h5::open_read(path);
+        return h5::has_attr(f, "sweep_hash") && h5::read_attr_string(f, "sweep_hash") == hash &&
+               h5::exists(f, "groups/" + id);
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+int count_learned(const GroupResult& r) {
+    int n = 0;
+    for (int k = 0; k < r.cfg.networks; ++k)
+        n += !r.st.diverged[k] && std::isfinite(r.accuracy[k]) && r.accuracy[k] >= kLearnedAccuracy;
+    return n;
+}
+
+/// True when network a of x is a better example than network b of y (train_group's rule: higher
+/// accuracy, else lower test loss; a finite loss beats a non-finite one).
+bool better_example(const GroupResult& x, int a, const GroupResult& y, int b) {
+    float aa = x.accuracy[a], ab = y.accuracy[b];
+    bool better =
+        std::isfinite(aa) && std::isfinite(ab) ? aa > ab : x.test_loss[a] < y.test_loss[b];
+    if (!std::isfinite(y.test_loss[b]) && std::isfinite(x.test_loss[a])) better = true;
+    return better;
+}
+
+template <class T>
+void append(std::vector<T>& a, const std::vector<T>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+}
+
+/// Appends round r (seeds following acc's) to acc: one group whose networks are all rounds'.
+void append_round(GroupResult& acc, GroupResult&& r) {
+    if (acc.cfg.networks == 0) {
+        acc = std::move(r);
+        return;
+    }
+    const int offset = acc.cfg.networks;
+    const bool take_example = better_example(r, r.example_network, acc, acc.example_network);
+    acc.cfg.networks += r.cfg.networks;
+    append(acc.w_rec_initial, r.w_rec_initial);
+    append(acc.w_in_initial, r.w_in_initial);
+    GroupParams& g = acc.st.params;
+    g.K += r.st.params.K;
+    append(g.params, r.st.params.params);
+    append(g.mask, r.st.params.mask);
+    append(g.seeds, r.st.params.seeds);
+    append(acc.st.loss, r.st.loss);
+    append(acc.st.diverged, r.st.diverged);
+    append(acc.st.stopped, r.st.stopped);
+    append(acc.st.epochs_run, r.st.epochs_run);
+    append(acc.st.updates, r.st.updates);
+    append(acc.st.lr_scale, r.st.lr_scale);
+    append(acc.test_loss, r.test_loss);
+    append(acc.accuracy, r.accuracy);
+    acc.train_seconds += r.train_seconds;
+    if (take_example) {
+        acc.example_network = offset + r.example_network;
+        acc.S = r.S;
+        acc.ex_x = std::move(r.ex_x);
+        acc.ex_y = std::move(r.ex_y);
+        acc.ex_out = std::move(r.ex_out);
+        acc.ex_h = std::move(r.ex_h);
+        acc.ex_type = std::move(r.ex_type);
+        acc.ex_delay = std::move(r.ex_delay);
+    }
+}
+
+/// Sweep-wide progress: cost (FLOPs) of the finished rounds plus the running round's share.
+struct SweepProgress {
+    TrainProgress round;
+    std::atomic<double> done{0}, total{0}, round_flop_per_update{0};
+    std::atomic<int> cells_done{0}, nets_done{0}, learned{0}, cell_index{0};
+    int cells_total = 0, nets_planned = 0;
+
+    double fraction() const {
+        double t = total.load();
+        if (t <= 0) return 0;
+        return (done.load() +
+                round_flop_per_update.load() * static_cast<double>(round.updates_done.load())) /
+               t;
+    }
+};
+
+/// Trains one cell: rounds of networks_per_cell networks (fewer for the last one when max_attempts
+/// caps it) until until_learned networks have learned, or one round without until_learned.
+GroupResult train_cell(const Sweep& s, const SweepCell& cell, Backend& backend, SweepProgress& p) {
+    GroupResult acc;
+    acc.cfg.networks = 0;
+    const CellCost cost = cell_cost(cell.cfg);
+    int trained = 0, learned = 0;
+    for (;;) {
+        GroupConfig cfg = cell.cfg;
+        cfg.networks = s.until_learned > 0 ? std::min(s.networks_per_cell, s.max_attempts - trained)
+                                           : s.networks_per_cell;
+        cfg.seed = cell.cfg.seed + static_cast<std::uint64_t>(trained);
+        const double planned = cost.flop() * cfg.networks;
+        if (trained > 0) p.total = p.total.load() + planned;
+        p.round.updates_done = 0;
+        p.round.updates_total = 0;
+        p.round_flop_per_update = cost.flop_per_update;
+        GroupResult r = train_group(cfg, backend, &p.round);
+        p.round_flop_per_update = 0;
+        const double actual =
+            cost.flop_per_update * static_cast<double>(p.round.updates_done.load());
+        p.done = p.done.load() + actual;
+        p.total = p.total.load() - planned + actual;
+        p.round.updates_done = 0;
+        trained += cfg.networks;
+        learned += count_learned(r);
+        p.nets_done += cfg.networks;
+        p.learned += count_learned(r);
+        append_round(acc, std::move(r));
+        if (s.until_learned == 0 || learned >= s.until_learned || trained >= s.max_attempts) break;
+    }
+    return acc;
+}
+
+void write_part(const fs::path& path, const std::string& id, const std::string& hash,
+                const GroupResult& r, const SweepCell& cell, int threads) {
+    h5::AtomicFile out(path, true);
+    write_root_attrs(out.file());
+    h5::write_attr(out.file(), "sweep_hash", hash);
+    write_group(out.file(), id, r, &cell.axes, threads);
+    out.commit();
+}
+
+/// The sweep's description stored on the results file's root (without the per-cell configs, which
+/// every group carries).
+json sweep_attr(const Sweep& s) {
+    json j = s.plan_json();
+    j.erase("cells");
+    j["source"] = s.source;
+    j["description"] = s.description;
+    j["cells"] = s.cells.size();
+    return j;
+}
+
+void merge_parts(const Sweep& s, const fs::path& parts, const std::string& hash) {
+    h5::AtomicFile out(s.output, true);
+    write_root_attrs(out.file());
+    h5::write_attr(out.file(), "sweep_hash", hash);
+    h5::write_attr(out.file(), "sweep", sweep_attr(s).dump());
+    h5::Id groups = h5::require_group(out.file(), "groups");
+    for (const SweepCell& c : s.cells) {
+        const std::string id = group_id(c.index);
+        h5::Id part = h5::open_read(parts / (id + ".h5"));
+        if (H5Ocopy(part, ("groups/" + id).c_str(), groups, id.c_str(), H5P_DEFAULT, H5P_DEFAULT) <
+            0)
+            throw Error("HDF5: cannot copy group " + id + " from the parts folder");
+    }
+    groups = h5::Id();
+    out.commit();
+}
+
+}  // namespace
+
+fs::path parts_dir(const fs::path& output) {
+    fs::path p = output;
+    p += ".parts";
+    return p;
+}
+
+Calibration calibrate(const Sweep& s, Backend& backend) {
+    if (s.cells.empty()) throw InputError(s.source + ": the sweep has no cells");
+    const SweepCell* big = &s.cells.front();
+    for (const SweepCell& c : s.cells)
+        if (cell_cost(c.cfg).flop() > cell_cost(big->cfg).flop()) big = &c;
+    GroupConfig cfg = big->cfg;
+    cfg.model.units = std::min(cfg.model.units, 128);
+    cfg.outliers = std::min(cfg.outliers, cfg.model.units - 1);
+    cfg.networks = std::min(s.networks_per_cell, 4);
+    cfg.train.epochs = 1;
+    cfg.train.trials = cfg.train.test_trials + 2 * cfg.train.batch;
+    cfg.train.early_stop = 0;
+    cfg.spectra = false;
+    if (cell_cost(cfg).flop() * cfg.networks > 4e9) {
+        cfg.networks = std::min(cfg.networks, 2);
+        cfg.train.trials = cfg.train.test_trials + cfg.train.batch;
+    }
+    GroupResult r = train_group(cfg, backend, nullptr);
+    long long updates = 0;
+    for (int k = 0; k < cfg.networks; ++k) updates += r.st.updates[k];
+    Calibration c;
+    c.flops = cell_cost(cfg).flop_per_update * static_cast<double>(updates) /
+              std::max(r.train_seconds, 1e-9);
+    c.units = cfg.model.units;
+    c.networks = cfg.networks;
+    c.steps = task_steps(cfg.task);
+    c.batch = cfg.train.batch;
+    return c;
+}
+
+SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& opt) {
+    h5::quiet();
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string hash = s.hash();
+    const fs::path parts = parts_dir(s.output);
+    SweepOutcome outcome;
+    outcome.cells = static_cast<int>(s.cells.size());
+    std::error_code ec;
+
+    if (fs::exists(s.output, ec)) {
+        if (stored_hash(s.output) == hash) {
+            fs::remove_all(parts, ec);
+            outcome.already_complete = true;
+            return outcome;
+        }
+        if (!opt.force)
+            throw InputError(
+                "output: " + s.output.string() +
+                " exists and is not the result of this sweep (use --force to replace it)");
+    }
+    if (!s.output.parent_path().empty()) fs::create_directories(s.output.parent_path(), ec);
+    h5::check_writable(s.output, true, "output");
+    fs::create_directories(parts, ec);
+    if (ec) throw InputError("output: cannot create " + parts.string() + ": " + ec.message());
+    LockFile lock(parts / "lock", s.output);
+
+    const fs::path manifest = parts / kManifest;
+    if (!opt.restart && fs::exists(manifest, ec)) {
+        std::string other;
+        try {
+            other = json::parse(read_text(manifest)).value("hash", std::string());
+        } catch (const json::exception&) {
+        }
+        if (other != hash) {
+            int finished = 0;
+            for (const auto& e : fs::directory_iterator(parts, ec))
+                finished += e.path().extension() == ".h5";
+            throw InputError(
+                "output: " + parts.string() + " holds " + std::to_string(finished) +
+                " finished groups of a different sweep configuration (the file changed "
+                "since it started); rerun with --restart to discard them");
+        }
+    }
+    if (opt.restart)
+        for (const auto& e : fs::directory_iterator(parts, ec))
+            if (e.path().filename() != "lock") fs::remove_all(e.path(), ec);
+    remove_stale_temps(parts, "");
+    remove_stale_temps(s.output.parent_path().empty() ? fs::path(".") : s.output.parent_path(),
+                       s.output.filename().string());
+    json m = s.plan_json();
+    m["hash"] = hash;
+    write_text_atomic(manifest, m.dump(1) + "\n");
+
+    // Cells already complete, and the cost of the others (the progress bar's denominator).
+    std::vector<bool> done(s.cells.size(), false);
+    SweepProgress p;
+    p.cells_total = outcome.cells;
+    for (const SweepCell& c : s.cells) {
+        const fs::path part = parts / (group_id(c.index) + ".h5");
+        done[c.index] = part_complete(part, group_id(c.index), hash);
+        if (!done[c.index]) {
+            fs::remove(part, ec);
+            const int first_round = std::min(s.networks_per_cell, s.max_networks());
+            p.total = p.total.load() + cell_cost(c.cfg).flop() * first_round;
+            p.nets_planned += first_round;
+        }
+    }
+
+    {
+        ProgressBar bar([&] { return p.fraction(); },
+                        [&] {
+                            char buf[160];
+                            std::snprintf(
+                                buf, sizeof buf, "group %d/%d | %d/%d nets trained, %d learned",
+                                p.cell_index.load() + 1, p.cells_total, p.nets_done.load(),
+                                std::max(p.nets_planned, p.nets_done.load()), p.learned.load());
+                            return std::string(buf);
+                        },
+                        opt.progress);
+        for (const SweepCell& c : s.cells) {
+            const std::string id = group_id(c.index);
+            const fs::path part = parts / (id + ".h5");
+            p.cell_index = c.index;
+            CellReport rep;
+            rep.cell = &c;
+            if (done[c.index]) {
+                h5::Id f = h5::open_read(part);
+                h5::Id g = h5::open_group(f, "groups/" + id);
+                auto acc = h5::read_float(g, "accuracy");
+                auto div = h5::read_int(g, "diverged");
+                rep.resumed = true;
+                rep.trained = static_cast<int>(acc.data.size());
+                for (std::size_t k = 0; k < acc.data.size(); ++k)
+                    rep.learned += !div.data[k] && std::isfinite(acc.data[k]) &&
+                                   acc.data[k] >= kLearnedAccuracy;
+                rep.seconds = h5::read_attr_double(g, "train_seconds");
+                ++outcome.resumed;
+            } else {
+                const auto c0 = std::chrono::steady_clock::now();
+                GroupResult r = train_cell(s, c, backend, p);
+                write_part(part, id, hash, r, c, s.threads);
+                rep.trained = r.cfg.networks;
+                rep.learned = count_learned(r);
+                rep.seconds =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
+            }
+            outcome.networks += rep.trained;
+            outcome.learned += rep.learned;
+            ++p.cells_done;
+            if (opt.on_cell) opt.on_cell(rep);
+        }
+    }
+
+    merge_parts(s, parts, hash);
+    fs::remove_all(parts, ec);
+    outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return outcome;
+}
+
+}  // namespace eirnn
