@@ -1,1 +1,480 @@
-// (being written)
+// Tests of host/spectra and host/spectra_io: eigenvalues of matrices with exactly known spectra
+// (orthogonal, triangular, rotation blocks), random-matrix laws (Girko's circular law; Rajan &
+// Abbott 2006 for balanced E/I columns), the SPEC §6 metrics, and the results-file round trip.
+#include <gtest/gtest.h>
+#include <lapacke.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+#include <random>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "host/error.hpp"
+#include "host/h5.hpp"
+#include "host/model.hpp"
+#include "host/spectra.hpp"
+#include "host/spectra_io.hpp"
+
+namespace eirnn {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<double> gaussian(int rows, int cols, double stddev, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> d(0.0, stddev);
+    std::vector<double> w(std::size_t(rows) * cols);
+    for (double& x : w) x = d(rng);
+    return w;
+}
+
+/// Haar-random orthogonal N x N matrix: Q of QR(G), columns sign-corrected by diag(R).
+std::vector<double> orthogonal(int N, std::uint64_t seed) {
+    std::vector<double> a = gaussian(N, N, 1.0, seed);
+    std::vector<double> tau(N);
+    EXPECT_EQ(LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, N, N, a.data(), N, tau.data()), 0);
+    std::vector<double> diag(N);
+    for (int i = 0; i < N; ++i) diag[i] = a[std::size_t(i) * N + i];
+    EXPECT_EQ(LAPACKE_dorgqr(LAPACK_ROW_MAJOR, N, N, N, a.data(), N, tau.data()), 0);
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) a[std::size_t(i) * N + j] *= diag[j] < 0 ? -1.0 : 1.0;
+    return a;
+}
+
+/// Block diagonal of 2x2 rotation-scalings r [cos t, -sin t; sin t, cos t]: eigenvalues r e^{±it}.
+std::vector<double> rotation_blocks(const std::vector<double>& r, const std::vector<double>& t) {
+    const int N = 2 * static_cast<int>(r.size());
+    std::vector<double> w(std::size_t(N) * N, 0.0);
+    for (std::size_t b = 0; b < r.size(); ++b) {
+        std::size_t i = 2 * b;
+        w[i * N + i] = r[b] * std::cos(t[b]);
+        w[i * N + i + 1] = -r[b] * std::sin(t[b]);
+        w[(i + 1) * N + i] = r[b] * std::sin(t[b]);
+        w[(i + 1) * N + i + 1] = r[b] * std::cos(t[b]);
+    }
+    return w;
+}
+
+/// C = A B for N x N row-major matrices.
+std::vector<double> matmul(const std::vector<double>& a, const std::vector<double>& b, int N,
+                           bool transpose_b = false) {
+    std::vector<double> c(std::size_t(N) * N, 0.0);
+    for (int i = 0; i < N; ++i)
+        for (int k = 0; k < N; ++k) {
+            double aik = a[std::size_t(i) * N + k];
+            for (int j = 0; j < N; ++j)
+                c[std::size_t(i) * N + j] +=
+                    aik * (transpose_b ? b[std::size_t(j) * N + k] : b[std::size_t(k) * N + j]);
+        }
+    return c;
+}
+
+/// Largest distance from each expected eigenvalue to its nearest unused computed one.
+double match_distance(std::vector<cplx> expected, std::vector<cplx> got) {
+    double worst = 0;
+    for (const cplx& e : expected) {
+        auto best = std::min_element(got.begin(), got.end(), [&](const cplx& a, const cplx& b) {
+            return std::abs(a - e) < std::abs(b - e);
+        });
+        worst = std::max(worst, std::abs(*best - e));
+        got.erase(best);
+    }
+    return worst;
+}
+
+fs::path temp_dir(const std::string& name) {
+    fs::path d = fs::temp_directory_path() /
+                 ("eirnn_test_spectra_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+TEST(Eigenvalues, OrthogonalUnitModulus_N10_N100_N400) {
+    for (int N : {10, 100, 400}) {
+        std::vector<double> q = orthogonal(N, 7 + N);
+        std::vector<cplx> eig = eigenvalues(q.data(), N);
+        ASSERT_EQ(static_cast<int>(eig.size()), N);
+        for (const cplx& z : eig) EXPECT_NEAR(std::abs(z), 1.0, 1e-10) << "N=" << N;
+    }
+}
+
+TEST(Eigenvalues, TriangularGivesDiagonal_N50) {
+    const int N = 50;
+    std::vector<double> w = gaussian(N, N, 1.0, 3);
+    std::vector<cplx> diag;
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < i; ++j) w[std::size_t(i) * N + j] = 0;
+    for (int i = 0; i < N; ++i) {
+        w[std::size_t(i) * N + i] = -1.5 + 0.06 * i;
+        diag.emplace_back(w[std::size_t(i) * N + i], 0.0);
+    }
+    std::vector<cplx> eig = eigenvalues(w.data(), N);
+    EXPECT_LT(match_distance(diag, eig), 1e-12);
+    for (const cplx& z : eig) EXPECT_EQ(z.imag(), 0.0);
+}
+
+TEST(Eigenvalues, RotationBlocksExactPairsSorted_N8) {
+    std::vector<double> r = {0.5, 1.2, 0.9, 1.2}, t = {0.3, 2.0, -1.1, 0.7};
+    std::vector<double> w = rotation_blocks(r, t);
+    std::vector<cplx> eig = eigenvalues(w.data(), 8);
+    std::vector<cplx> expected;
+    for (std::size_t b = 0; b < r.size(); ++b) {
+        expected.push_back(std::polar(r[b], t[b]));
+        expected.push_back(std::polar(r[b], -t[b]));
+    }
+    EXPECT_LT(match_distance(expected, eig), 1e-14);
+    // Descending modulus; ties by larger real part, then larger imaginary part first.
+    for (int i = 0; i + 1 < 8; ++i) {
+        double a = std::abs(eig[i]), b = std::abs(eig[i + 1]);
+        EXPECT_GE(a, b - 1e-15);
+    }
+    EXPECT_NEAR(eig[0].real(), 1.2 * std::cos(0.7), 1e-14);
+    EXPECT_GT(eig[0].imag(), 0);
+    EXPECT_EQ(eig[1], std::conj(eig[0]));
+    EXPECT_NEAR(eig[2].real(), 1.2 * std::cos(2.0), 1e-14);
+}
+
+TEST(Eigenvalues, BatchedMatchesSingleAndThreadCount_K7_N33) {
+    const int K = 7, N = 33;
+    std::vector<double> w = gaussian(K * N, N, 1.0 / std::sqrt(N), 11);
+    std::vector<float> wf(w.begin(), w.end());
+    std::vector<cplx> one(std::size_t(K) * N), two(std::size_t(K) * N), fl(std::size_t(K) * N);
+    eigenvalues_batched(w.data(), K, N, one.data(), 1);
+    eigenvalues_batched(w.data(), K, N, two.data(), 2);
+    eigenvalues_batched(wf.data(), K, N, fl.data(), 0);
+    EXPECT_EQ(one, two);
+    for (int k = 0; k < K; ++k) {
+        std::vector<cplx> single = eigenvalues(w.data() + std::size_t(k) * N * N, N);
+        for (int i = 0; i < N; ++i) EXPECT_EQ(single[i], one[std::size_t(k) * N + i]);
+        std::vector<double> wk(wf.begin() + std::size_t(k) * N * N,
+                               wf.begin() + std::size_t(k + 1) * N * N);
+        std::vector<cplx> from_float = eigenvalues(wk.data(), N);
+        for (int i = 0; i < N; ++i) EXPECT_EQ(from_float[i], fl[std::size_t(k) * N + i]);
+    }
+}
+
+TEST(Eigenvalues, NonFiniteMatrixGivesNaNRowInBatch_K3_N5) {
+    const int K = 3, N = 5;
+    std::vector<double> w = gaussian(K * N, N, 1.0, 5);
+    w[N * N + 7] = std::nan("");
+    std::vector<cplx> out(K * N);
+    eigenvalues_batched(w.data(), K, N, out.data(), 0);
+    for (int i = 0; i < N; ++i) {
+        EXPECT_TRUE(std::isfinite(out[i].real()));
+        EXPECT_TRUE(std::isnan(out[N + i].real()));
+        EXPECT_TRUE(std::isfinite(out[2 * N + i].real()));
+    }
+    EXPECT_THROW(eigenvalues(w.data() + N * N, N), InputError);
+}
+
+TEST(Eigenvalues, GirkoCircularLaw_N1000) {
+    const int N = 1000;
+    std::vector<double> w = gaussian(N, N, 1.0 / std::sqrt(N), 2024);
+    std::vector<cplx> eig = eigenvalues(w.data(), N);
+    double rho = std::abs(eig[0]);
+    EXPECT_GE(rho, 0.95);
+    EXPECT_LE(rho, 1.1);
+    int inside = 0;
+    for (const cplx& z : eig) inside += std::abs(z) <= 1.02;
+    EXPECT_GE(inside, 990);
+}
+
+/// E columns N(mu_E, sigma_E^2/N), I columns N(mu_I, sigma_I^2/N) with f_E mu_E + (1-f_E) mu_I = 0:
+/// bulk radius sqrt(f_E sigma_E^2 + (1-f_E) sigma_I^2) (Rajan & Abbott 2006, PRL 97, 188104).
+std::vector<double> rajan_abbott(int N, double f_e, double mu_e, double s_e, double s_i,
+                                 bool balance_rows, std::uint64_t seed) {
+    const int n_e = static_cast<int>(std::lround(f_e * N));
+    const double mu_i = -f_e * mu_e / (1 - f_e);
+    std::vector<double> z = gaussian(N, N, 1.0 / std::sqrt(N), seed);
+    std::vector<double> w(std::size_t(N) * N);
+    for (int i = 0; i < N; ++i) {
+        double row_mean = 0;
+        for (int j = 0; j < N; ++j) {
+            double& x = z[std::size_t(i) * N + j];
+            x *= j < n_e ? s_e : s_i;
+            row_mean += x / N;
+        }
+        for (int j = 0; j < N; ++j)
+            w[std::size_t(i) * N + j] =
+                (j < n_e ? mu_e : mu_i) + z[std::size_t(i) * N + j] - (balance_rows ? row_mean : 0);
+    }
+    return w;
+}
+
+TEST(Eigenvalues, RajanAbbottBulkRadius_N1000) {
+    const int N = 1000, k = 6;
+    const double f_e = 0.8, s_e = 1.0, s_i = 2.0;
+    const double radius = std::sqrt(f_e * s_e * s_e + (1 - f_e) * s_i * s_i);
+    // Zero means; then strong opposite means with the rows balanced exactly (their "local
+    // balance"), which removes the outliers the mean structure would otherwise create.
+    struct Case {
+        double mu_e;
+        bool balance;
+    };
+    const Case cases[2] = {{0.0, false}, {0.5, true}};
+    std::vector<double> w;
+    for (const Case& c : cases) {
+        std::vector<double> wc = rajan_abbott(N, f_e, c.mu_e, s_e, s_i, c.balance, 99);
+        w.insert(w.end(), wc.begin(), wc.end());
+    }
+    std::vector<cplx> eig(2 * N);
+    eigenvalues_batched(w.data(), 2, N, eig.data());
+    for (int c = 0; c < 2; ++c) {
+        double r_outer = std::abs(eig[c * N + k]);  // the (k+1)-th largest modulus
+        EXPECT_NEAR(r_outer / radius, 1.0, 0.05) << "mu_E=" << cases[c].mu_e;
+    }
+}
+
+TEST(Metrics, HenriciNearZeroForNormalMatrices_N100) {
+    const int N = 100;
+    std::vector<std::vector<double>> normals;
+    normals.push_back(orthogonal(N, 1));
+    std::vector<double> g = gaussian(N, N, 1.0, 2), sym(std::size_t(N) * N);
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j)
+            sym[std::size_t(i) * N + j] = g[std::size_t(i) * N + j] + g[std::size_t(j) * N + i];
+    normals.push_back(sym);
+    std::vector<double> r(N / 2), t(N / 2);
+    for (int b = 0; b < N / 2; ++b) {
+        r[b] = 0.2 + 0.015 * b;
+        t[b] = 0.1 + 0.05 * b;
+    }
+    std::vector<double> blocks = rotation_blocks(r, t);
+    normals.push_back(blocks);
+    std::vector<double> q = orthogonal(N, 3);
+    normals.push_back(matmul(matmul(q, blocks, N), q, N, true));  // Q B Q^T: normal, not symmetric
+    for (std::size_t c = 0; c < normals.size(); ++c) {
+        std::vector<cplx> eig = eigenvalues(normals[c].data(), N);
+        SpectralMetrics m = spectral_metrics(normals[c].data(), N, eig, 6);
+        EXPECT_LE(m.henrici, 1e-12) << "case " << c;
+        EXPECT_GE(m.henrici, 0.0);
+    }
+}
+
+TEST(Metrics, HenriciLargeForJordanBlock_N10) {
+    const int N = 10;
+    std::vector<double> j(N * N, 0.0);
+    for (int i = 0; i < N; ++i) j[i * N + i] = 0.5;
+    for (int i = 0; i + 1 < N; ++i) j[i * N + i + 1] = 1.0;
+    std::vector<cplx> eig = eigenvalues(j.data(), N);
+    SpectralMetrics m = spectral_metrics(j.data(), N, eig, 6);
+    // Exact: sqrt(N - 1) / sqrt(N 0.25 + N - 1) = 0.838.
+    EXPECT_GT(m.henrici, 0.5);
+    EXPECT_NEAR(m.henrici, std::sqrt(9.0 / 11.5), 1e-6);
+}
+
+TEST(Metrics, ROuterIsKPlusOnethLargestModulus_N30) {
+    const int N = 30;
+    std::vector<double> w = gaussian(N, N, 1.0 / std::sqrt(N), 8);
+    std::vector<cplx> eig = eigenvalues(w.data(), N);
+    std::vector<double> mod;
+    for (const cplx& z : eig) mod.push_back(std::abs(z));
+    std::sort(mod.rbegin(), mod.rend());
+    for (int k = 0; k < N; ++k) {
+        SpectralMetrics m = spectral_metrics(w.data(), N, eig, k);
+        EXPECT_EQ(m.r_outer, mod[k]) << "k=" << k;
+    }
+    SpectralMetrics m = spectral_metrics(w.data(), N, eig, 6);
+    EXPECT_EQ(m.rho, mod.front());
+    EXPECT_EQ(m.r_inner, mod.back());
+    EXPECT_DOUBLE_EQ(m.ring_ratio, mod.back() / mod[6]);
+    EXPECT_EQ(spectral_metrics(w.data(), N, eig, 100).r_outer, mod.back());
+    EXPECT_THROW(spectral_metrics(w.data(), N, eig, -1), InputError);
+}
+
+TEST(Metrics, KnownValuesOfRotationBlocks_N4) {
+    // Blocks 1.2 e^{±0.7i} and 0.5 e^{±0.3i}: lam_dom = 1.2 e^{0.7i}.
+    std::vector<double> w = rotation_blocks({1.2, 0.5}, {0.7, 0.3});
+    std::vector<cplx> eig = eigenvalues(w.data(), 4);
+    SpectralMetrics m = spectral_metrics(w.data(), 4, eig, 1);
+    EXPECT_NEAR(m.rho, 1.2, 1e-14);
+    EXPECT_NEAR(m.r_outer, 1.2, 1e-14);
+    EXPECT_NEAR(m.r_inner, 0.5, 1e-14);
+    EXPECT_NEAR(m.dom_re, 1.2 * std::cos(0.7), 1e-14);
+    EXPECT_NEAR(m.dom_im, 1.2 * std::sin(0.7), 1e-14);
+    EXPECT_NEAR(m.freq_arg, 0.7 / (2 * std::numbers::pi * 1e-3), 1e-9);
+    EXPECT_NEAR(m.freq_study, std::tan(0.7) / (2 * std::numbers::pi), 1e-12);
+    EXPECT_NEAR(m.lam_sym_max, 1.2 * std::cos(0.7), 1e-14);
+    EXPECT_EQ(m.n_outside_unit, 2);
+    EXPECT_EQ(m.n_re_gt1, 0);
+    EXPECT_NEAR(m.sv_max, 1.2, 1e-14);
+    EXPECT_NEAR(m.sv_min, 0.5, 1e-14);
+    EXPECT_NEAR(m.sv_spread, 2.4, 1e-13);
+    EXPECT_LT(m.henrici, 1e-14);
+}
+
+TEST(Metrics, SymmetricPartAndSingularValues_N6) {
+    // Upper triangular ones: symmetric part has known largest eigenvalue; compare with LAPACK on
+    // it.
+    const int N = 6;
+    std::vector<double> w(N * N, 0.0), s(N * N);
+    for (int i = 0; i < N; ++i)
+        for (int j = i; j < N; ++j) w[i * N + j] = 0.5 + 0.1 * (i + 2 * j);
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) s[i * N + j] = 0.5 * (w[i * N + j] + w[j * N + i]);
+    std::vector<double> ev(N);
+    ASSERT_EQ(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', N, s.data(), N, ev.data()), 0);
+    std::vector<cplx> eig = eigenvalues(w.data(), N);
+    SpectralMetrics m = spectral_metrics(w.data(), N, eig, 0);
+    EXPECT_NEAR(m.lam_sym_max, ev.back(), 1e-12);
+    EXPECT_EQ(m.n_re_gt1, 4);  // diagonal 0.5, 0.8, ..., 2.0
+    std::vector<double> singular(N * N, 0.0);
+    for (int i = 0; i < N; ++i) singular[i * N + i] = i;  // diag(0..5): singular
+    SpectralMetrics z = spectral_metrics(singular.data(), N, eigenvalues(singular.data(), N), 0);
+    EXPECT_EQ(z.sv_min, 0.0);
+    EXPECT_TRUE(std::isinf(z.sv_spread));
+    EXPECT_EQ(z.freq_study, 0.0);
+}
+
+TEST(WeightStats, PopulationsMeansStdsZeros_N4) {
+    // Units 0,1 excitatory, 2,3 inhibitory; w[i][j] = j -> i.
+    std::vector<double> w = {1, 3, -2, 0,   //
+                             0, 2, -4, -2,  //
+                             5, 0, 0,  -1,  //
+                             1, 1, -1, -3};
+    std::vector<std::int8_t> sign = {1, 1, -1, -1};
+    WeightStats s = weight_stats(w.data(), 4, sign);
+    // ee: rows 0,1 cols 0,1 = {1,3,0,2}; ei: rows 2,3 cols 0,1 = {5,0,1,1};
+    // ie: rows 0,1 cols 2,3 = {-2,0,-4,-2}; ii: rows 2,3 cols 2,3 = {0,-1,-1,-3}.
+    EXPECT_DOUBLE_EQ(s.mean[0], 1.5);
+    EXPECT_DOUBLE_EQ(s.mean[1], 1.75);
+    EXPECT_DOUBLE_EQ(s.mean[2], -2.0);
+    EXPECT_DOUBLE_EQ(s.mean[3], -1.25);
+    EXPECT_DOUBLE_EQ(s.std[0], std::sqrt(1.25));
+    EXPECT_DOUBLE_EQ(s.zero_frac[0], 0.25);
+    EXPECT_DOUBLE_EQ(s.zero_frac[1], 0.25);
+    EXPECT_DOUBLE_EQ(s.zero_frac[2], 0.25);
+    EXPECT_DOUBLE_EQ(s.zero_frac[3], 0.25);
+    std::vector<std::int8_t> all_e = {1, 1, 1, 1};
+    WeightStats e = weight_stats(w.data(), 4, all_e);
+    EXPECT_TRUE(std::isnan(e.mean[1]) && std::isnan(e.std[2]) && std::isnan(e.zero_frac[3]));
+    EXPECT_DOUBLE_EQ(e.mean[0], 0.0);
+}
+
+TEST(Analyse, TableColumnsMatchSingleMatrixMetrics_K5_N20) {
+    const int K = 5, N = 20;
+    std::vector<double> wd = gaussian(K * N, N, 1.0 / std::sqrt(N), 21);
+    std::vector<float> w(wd.begin(), wd.end());
+    std::vector<std::int8_t> sign(N);
+    for (int i = 0; i < N; ++i) sign[i] = i < 12 ? 1 : -1;
+    std::vector<cplx> eig(K * N);
+    MetricsTable t = analyse(w.data(), K, N, sign, 3, eig.data(), 2);
+    ASSERT_EQ(t.names, metric_names());
+    ASSERT_EQ(t.columns.size(), t.names.size());
+    EXPECT_EQ(t.names.size(), 16u + 12u);
+    for (int k = 0; k < K; ++k) {
+        std::vector<double> wk(w.begin() + k * N * N, w.begin() + (k + 1) * N * N);
+        std::vector<cplx> e = eigenvalues(wk.data(), N);
+        WeightStats ws = weight_stats(wk.data(), N, sign);
+        std::vector<double> row = metric_row(spectral_metrics(wk.data(), N, e, 3), &ws);
+        for (std::size_t c = 0; c < row.size(); ++c)
+            EXPECT_EQ(row[c], t.columns[c][k]) << t.names[c] << " k=" << k;
+        for (int i = 0; i < N; ++i) EXPECT_EQ(e[i], eig[k * N + i]);
+    }
+    MetricsTable no_sign = analyse(w.data(), K, N, {}, 3, nullptr, 0);
+    EXPECT_TRUE(std::isnan(no_sign.columns.back()[0]));
+    EXPECT_EQ(no_sign.columns[0], t.columns[0]);
+}
+
+TEST(SpectraIo, MetricsTableRoundTripsThroughHdf5) {
+    fs::path dir = temp_dir("roundtrip");
+    MetricsTable t;
+    t.names = metric_names();
+    for (std::size_t c = 0; c < t.names.size(); ++c)
+        t.columns.push_back(
+            {0.1 * c, -1.0 / 3.0, std::nan(""), 1e300, std::numeric_limits<double>::infinity()});
+    {
+        h5::Id f = h5::create(dir / "m.h5");
+        h5::Id g = h5::require_group(f, "groups/g0000");
+        write_metrics(g, "metrics", t, 4);
+        write_metrics(g, "metrics", t, 5);  // replaces
+    }
+    h5::Id f = h5::open_read(dir / "m.h5");
+    h5::Id g = h5::open_group(f, "groups/g0000");
+    MetricsTable back = read_metrics(g, "metrics");
+    ASSERT_EQ(back.names, t.names);
+    for (std::size_t c = 0; c < t.names.size(); ++c)
+        for (std::size_t k = 0; k < t.columns[c].size(); ++k) {
+            double a = t.columns[c][k], b = back.columns[c][k];
+            if (std::isnan(a))
+                EXPECT_TRUE(std::isnan(b));
+            else
+                EXPECT_EQ(a, b);
+        }
+    h5::Id mg = h5::open_group(g, "metrics");
+    EXPECT_EQ(h5::read_attr_double(mg, "outliers"), 5.0);
+    fs::remove_all(dir);
+}
+
+TEST(SpectraIo, GroupSpectraThreeStages_K3_N24) {
+    const int K = 3, N = 24;
+    std::vector<double> w0d = gaussian(K * N, N, 1.0 / std::sqrt(N), 31);
+    std::vector<double> w1d = gaussian(K * N, N, 0.5 / std::sqrt(N), 32);
+    std::vector<float> w0(w0d.begin(), w0d.end()), w1(w1d.begin(), w1d.end());
+    std::vector<std::int8_t> sign(K * N);
+    std::vector<float> sign_f(N);
+    for (int i = 0; i < N; ++i) sign_f[i] = i < 16 ? 1.0f : -1.0f;
+    for (int k = 0; k < K; ++k)
+        for (int i = 0; i < N; ++i) sign[k * N + i] = static_cast<std::int8_t>(sign_f[i]);
+    fs::path dir = temp_dir("group");
+    for (DaleMode dale : {DaleMode::Project, DaleMode::None}) {
+        fs::path file = dir / (dale == DaleMode::Project ? "p.h5" : "n.h5");
+        {
+            h5::Id f = h5::create(file);
+            h5::Id g = h5::require_group(f, "groups/g0000");
+            GroupMatrices gm;
+            gm.K = K;
+            gm.N = N;
+            gm.w_initial = w0.data();
+            gm.w_final = w1.data();
+            gm.sign = sign.data();
+            gm.dale = dale;
+            write_group_spectra(g, gm, 6, 0);
+        }
+        h5::Id f = h5::open_read(file);
+        h5::Id g = h5::open_group(f, "groups/g0000");
+        for (const char* name : {"eig_initial", "eig_projected", "eig"})
+            EXPECT_EQ(h5::shape(g, name), (std::vector<hsize_t>{K, N})) << name;
+        auto eig0 = h5::read_complex(g, "eig_initial").data;
+        auto eigp = h5::read_complex(g, "eig_projected").data;
+        auto eig1 = h5::read_complex(g, "eig").data;
+        for (int k = 0; k < K; ++k) {
+            std::vector<double> a(w0.begin() + k * N * N, w0.begin() + (k + 1) * N * N);
+            std::vector<double> b(w1.begin() + k * N * N, w1.begin() + (k + 1) * N * N);
+            std::vector<cplx> e0 = eigenvalues(a.data(), N), e1 = eigenvalues(b.data(), N);
+            std::vector<float> pf(w0.begin() + k * N * N, w0.begin() + (k + 1) * N * N);
+            project_dale(pf.data(), N, sign_f.data(), DaleAxis::Outgoing, nullptr);
+            std::vector<double> p(pf.begin(), pf.end());
+            std::vector<cplx> ep = dale == DaleMode::Project ? eigenvalues(p.data(), N) : e0;
+            for (int i = 0; i < N; ++i) {
+                EXPECT_EQ(eig0[k * N + i], e0[i]);
+                EXPECT_EQ(eigp[k * N + i], ep[i]);
+                EXPECT_EQ(eig1[k * N + i], e1[i]);
+            }
+        }
+        for (const char* name : {"metrics_initial", "metrics_projected", "metrics"}) {
+            MetricsTable t = read_metrics(g, name);
+            EXPECT_EQ(t.names, metric_names());
+            EXPECT_EQ(t.columns[0].size(), std::size_t(K));
+            EXPECT_FALSE(std::isnan(t.columns.back()[0])) << "weight stats present";
+        }
+        MetricsTable tp = read_metrics(g, "metrics_projected");
+        const auto& names = tp.names;
+        std::size_t zero = std::find(names.begin(), names.end(), "w_ie_zero") - names.begin();
+        // One projection zeroes the wrong-signed half of the I columns.
+        if (dale == DaleMode::Project)
+            EXPECT_GT(tp.columns[zero][0], 0.25);
+        else
+            EXPECT_EQ(tp.columns[zero][0], 0.0);
+    }
+    fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace eirnn

@@ -1,0 +1,88 @@
+// Spectra and metrics of a results-file group (docs/FORMAT.md): three stages (initial, after one
+// Dale projection of the initial matrix, trained), each an eigenvalue dataset (K,N) complex128 and
+// a metrics group of (K) float64 columns with the attribute `outliers`.
+#include "host/spectra_io.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "host/error.hpp"
+#include "host/h5.hpp"
+#include "host/model.hpp"
+
+namespace eirnn {
+namespace {
+
+/// True when the stage "after the first projection" differs from the initial matrix.
+bool projection_changes_initial(const GroupMatrices& g) {
+    return g.dale == DaleMode::Project && !g.project_init;
+}
+
+}  // namespace
+
+void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads) {
+    if (g.K <= 0 || g.N <= 0 || !g.w_initial || !g.w_final || !g.sign)
+        throw Error("write_group_spectra: incomplete group matrices");
+    const std::size_t K = g.K, N = g.N, nn = N * N;
+    std::span<const std::int8_t> sign(g.sign, K * N);
+    const std::vector<hsize_t> eig_dims = {K, N};
+    std::vector<cplx> eig(K * N);
+
+    MetricsTable initial = analyse(g.w_initial, g.K, g.N, sign, outliers, eig.data(), threads);
+    h5::write(group, "eig_initial", eig.data(), eig_dims);
+    write_metrics(group, "metrics_initial", initial, outliers);
+
+    if (projection_changes_initial(g)) {
+        std::vector<float> projected(g.w_initial, g.w_initial + K * nn);
+        std::vector<float> sign_f(N);
+        for (std::size_t k = 0; k < K; ++k) {
+            std::transform(g.sign + k * N, g.sign + (k + 1) * N, sign_f.begin(),
+                           [](std::int8_t s) { return static_cast<float>(s); });
+            project_dale(projected.data() + k * nn, g.N, sign_f.data(), g.axis,
+                         g.mask ? g.mask + k * nn : nullptr);
+        }
+        MetricsTable proj =
+            analyse(projected.data(), g.K, g.N, sign, outliers, eig.data(), threads);
+        h5::write(group, "eig_projected", eig.data(), eig_dims);
+        write_metrics(group, "metrics_projected", proj, outliers);
+    } else {
+        h5::write(group, "eig_projected", eig.data(), eig_dims);
+        write_metrics(group, "metrics_projected", initial, outliers);
+    }
+
+    MetricsTable final_t = analyse(g.w_final, g.K, g.N, sign, outliers, eig.data(), threads);
+    h5::write(group, "eig", eig.data(), eig_dims);
+    write_metrics(group, "metrics", final_t, outliers);
+}
+
+void write_metrics(hid_t group, const std::string& name, const MetricsTable& t, int outliers) {
+    if (t.names.size() != t.columns.size())
+        throw Error("write_metrics: " + name + " has " + std::to_string(t.names.size()) +
+                    " names but " + std::to_string(t.columns.size()) + " columns");
+    h5::remove(group, name);
+    h5::Id g = h5::require_group(group, name);
+    for (std::size_t c = 0; c < t.names.size(); ++c)
+        h5::write(g, t.names[c], t.columns[c].data(), {t.columns[c].size()});
+    h5::write_attr(g, "outliers", static_cast<std::int64_t>(outliers));
+}
+
+MetricsTable read_metrics(hid_t group, const std::string& name) {
+    h5::Id g = h5::open_group(group, name);
+    std::vector<std::string> present = h5::children(g);
+    MetricsTable t;
+    // Known columns first, in metric_names() order; then any others, sorted.
+    for (const std::string& n : metric_names())
+        if (std::find(present.begin(), present.end(), n) != present.end()) t.names.push_back(n);
+    for (const std::string& n : present)
+        if (std::find(t.names.begin(), t.names.end(), n) == t.names.end()) t.names.push_back(n);
+    for (const std::string& n : t.names) {
+        h5::Array<double> a = h5::read_double(g, n);
+        if (a.dims.size() != 1) throw InputError(name + "/" + n + ": a metrics column must be 1-D");
+        if (!t.columns.empty() && a.data.size() != t.columns.front().size())
+            throw InputError(name + ": columns of different lengths");
+        t.columns.push_back(std::move(a.data));
+    }
+    return t;
+}
+
+}  // namespace eirnn
