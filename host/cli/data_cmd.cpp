@@ -1,0 +1,77 @@
+// `eirnn data`: writes the trial set that `eirnn train` draws for (task, data seed) to an HDF5 file
+// (docs/FORMAT.md, "The data file"), so that other programs (the PyTorch / JAX peers of
+// bench/peers, a user's own analysis) train and test on exactly the engine's trials. Shapes: x
+// (n,T,I), y (n,T,O), mask (n,T,O), type (n), delay (n); trial-major, row-major.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "host/cli/commands.hpp"
+#include "host/cli/options.hpp"
+#include "host/error.hpp"
+#include "host/h5.hpp"
+
+namespace eirnn::cli {
+
+namespace {
+
+struct DataArgs {
+    GroupOptions g;
+    int trials = 15050;
+    std::string out = "trials.h5";
+    bool force = false;
+};
+
+void run(DataArgs& a) {
+    auto kind = parse_task(a.g.task);
+    if (!kind)
+        throw InputError("--task: unknown value '" + a.g.task +
+                         "' (and, or, xor, not, ff, perceptual_dm, context_dm)");
+    GroupConfig& cfg = a.g.cfg;
+    cfg.task.kind = *kind;
+    validate(cfg.task);
+    if (a.trials < 1) throw InputError("--trials: must be >= 1");
+    h5::check_writable(a.out, a.force, "--out");
+
+    const Dataset d = make_dataset(cfg.task, a.trials, cfg.data_seed);
+    const nlohmann::json all = to_json(cfg);
+    const nlohmann::json config = {{"task", all.at("task")}, {"data_seed", cfg.data_seed}};
+    const hsize_t n = d.n, T = d.T, I = d.I, O = d.O;
+
+    h5::AtomicFile file(a.out, a.force);
+    h5::write_attr(file.file(), "format", std::string("eirnn-data"));
+    h5::write_attr(file.file(), "format_version", std::int64_t{1});
+    h5::write_attr(file.file(), "eirnn_version", std::string(EIRNN_VERSION));
+    h5::write_attr(file.file(), "config", config.dump());
+    h5::write(file.file(), "x", d.x.data(), {n, T, I});
+    h5::write(file.file(), "y", d.y.data(), {n, T, O});
+    h5::write(file.file(), "mask", d.mask.data(), {n, T, O});
+    h5::write(file.file(), "type", d.type.data(), {n});
+    h5::write(file.file(), "delay", d.delay.data(), {n});
+    file.commit();
+    std::printf("%d trials of %s (T=%d, I=%d, O=%d, data seed %llu) -> %s\n", d.n,
+                std::string(task_name(cfg.task.kind)).c_str(), d.T, d.I, d.O,
+                static_cast<unsigned long long>(cfg.data_seed), a.out.c_str());
+}
+
+}  // namespace
+
+void add_data_command(CLI::App& app) {
+    auto args = std::make_shared<DataArgs>();
+    CLI::App* sub = app.add_subcommand(
+        "data",
+        "Write the trials of a task (the set `eirnn train` draws from the same task flags and "
+        "--data-seed) to an HDF5 file: inputs, targets, loss mask, trial types and delays.");
+    args->g.add_task(sub);
+    sub->add_option("--trials", args->trials, "number of trials (train uses the first ones)")
+        ->capture_default_str();
+    sub->add_option("--data-seed", args->g.cfg.data_seed, "seed of the trial set")
+        ->capture_default_str();
+    sub->add_option("--out,-o", args->out, "data file (HDF5)")->capture_default_str();
+    sub->add_flag("--force", args->force, "overwrite an existing --out");
+    sub->callback([args] { run(*args); });
+}
+
+}  // namespace eirnn::cli
