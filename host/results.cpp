@@ -52,6 +52,7 @@ void write_group(hid_t file, const std::string& id, const GroupResult& r, const 
     h5::write(grp, "W_in_initial", r.w_in_initial.data(), {K, N, I});
     h5::write(grp, "W_in", tensor(1).data(), {K, N, I});
     h5::write(grp, "b", tensor(2).data(), {K, N});
+    h5::write(grp, "W_out_initial", r.w_out_initial.data(), {K, O, N});
     h5::write(grp, "W_out", tensor(3).data(), {K, O, N});
     h5::write(grp, "b_out", tensor(4).data(), {K, O});
     std::vector<std::uint8_t> mask8;

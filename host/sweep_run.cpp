@@ -144,6 +144,7 @@ void append_round(GroupResult& acc, GroupResult&& r) {
     acc.cfg.networks += r.cfg.networks;
     append(acc.w_rec_initial, r.w_rec_initial);
     append(acc.w_in_initial, r.w_in_initial);
+    append(acc.w_out_initial, r.w_out_initial);
     GroupParams& g = acc.st.params;
     g.K += r.st.params.K;
     append(g.params, r.st.params.params);

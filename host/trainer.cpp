@@ -65,6 +65,20 @@ std::vector<float> GroupResult::w_rec_final() const {
     return w;
 }
 
+void GroupResult::capture_initial() {
+    const GroupParams& g = st.params;
+    w_rec_initial = w_rec_final();
+    w_in_initial.resize(static_cast<std::size_t>(g.K) * g.layout.size(1));
+    w_out_initial.resize(static_cast<std::size_t>(g.K) * g.layout.size(3));
+    for (int k = 0; k < g.K; ++k) {
+        const float* p = g.params.data() + k * g.layout.total;
+        std::copy(p + g.layout.w_in, p + g.layout.w_in + g.layout.size(1),
+                  w_in_initial.begin() + k * g.layout.size(1));
+        std::copy(p + g.layout.w_out, p + g.layout.w_out + g.layout.size(3),
+                  w_out_initial.begin() + k * g.layout.size(3));
+    }
+}
+
 Evaluation evaluate(const GroupConfig& cfg, const GroupParams& g, const Dataset& d, int threads) {
     Evaluation ev;
     ev.loss.assign(g.K, 0.0f);
@@ -117,12 +131,7 @@ GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress*
         r.st.lr_scale = hooks->lr_scale;
     }
     const GroupParams& g = r.st.params;
-    r.w_rec_initial = r.w_rec_final();
-    r.w_in_initial.resize(static_cast<std::size_t>(g.K) * g.layout.size(1));
-    for (int k = 0; k < g.K; ++k) {
-        const float* p = g.params.data() + k * g.layout.total + g.layout.w_in;
-        std::copy(p, p + g.layout.size(1), r.w_in_initial.begin() + k * g.layout.size(1));
-    }
+    r.capture_initial();
 
     auto t0 = std::chrono::steady_clock::now();
     backend.train(cfg, train, r.st, progress);

@@ -14,6 +14,7 @@ struct GroupResult {
     int I = 0, O = 0, T = 0;
     std::vector<float> w_rec_initial;  // (K,N,N) effective recurrent matrices before training
     std::vector<float> w_in_initial;   // (K,N,I)
+    std::vector<float> w_out_initial;  // (K,O,N)
     TrainState st;                     // final parameters and the training record
     std::vector<float> test_loss;      // (K)
     std::vector<float> accuracy;       // (K) NaN for tasks without accuracy
@@ -25,6 +26,8 @@ struct GroupResult {
 
     /// Effective final recurrent matrices (K,N,N) (|V| s in reparam mode).
     std::vector<float> w_rec_final() const;
+    /// Records the current parameters of st.params as the initial ones (w_*_initial).
+    void capture_initial();
 };
 
 /// Optional test hooks.

@@ -90,12 +90,7 @@ void write_initial(const std::string& path, const GroupConfig& cfg, const GroupP
     r.T = T;
     r.st.params = g;
     r.st.reset(g.K, cfg.train.epochs);
-    r.w_rec_initial = r.w_rec_final();
-    r.w_in_initial.resize(static_cast<std::size_t>(g.K) * g.layout.size(1));
-    for (int k = 0; k < g.K; ++k) {
-        const float* p = g.params.data() + k * g.layout.total + g.layout.w_in;
-        std::copy(p, p + g.layout.size(1), r.w_in_initial.begin() + k * g.layout.size(1));
-    }
+    r.capture_initial();
     Evaluation ev = evaluate(cfg, g, test, cfg.threads);
     r.test_loss = ev.loss;
     r.accuracy = ev.accuracy;
