@@ -7,5 +7,8 @@ namespace eirnn::cli {
 
 void add_train_command(CLI::App& app);
 void add_spectrum_command(CLI::App& app);
+void add_data_command(CLI::App& app);
+void add_sweep_command(CLI::App& app);
+void add_reproduce_command(CLI::App& app);
 
 }  // namespace eirnn::cli

@@ -1,6 +1,11 @@
 // Row-major GEMM for float and double over CBLAS (OpenBLAS), so templated kernels can call one name.
+// gemm_strided sends float to the hand-written kernels of gemm_small.hpp instead.
 #pragma once
 #include <cblas.h>
+
+#include <stdexcept>
+
+#include "kernels/cpu/gemm_small.hpp"
 
 namespace eirnn::cpu {
 
@@ -15,6 +20,32 @@ inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const doub
                  const double* B, int ldb, double beta, double* C, int ldc) {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/// C (M,N) = (accumulate ? C : 0) + A·B with A(m,k) = a[m*sam + k*sak], B and C row-major.
+/// float runs the hand-written kernels of gemm_small.hpp (the per-step products of the recurrent
+/// loop); double goes to cblas_dgemm and needs sak == 1 or sam == 1.
+inline void gemm_strided(int M, int N, int K, const float* a, long sam, long sak, const float* b,
+                         long ldb, bool accumulate, float* c, long ldc) {
+    gemm_small(M, N, K, a, sam, sak, b, ldb, accumulate, c, ldc);
+}
+
+inline void gemm_strided(int M, int N, int K, const double* a, long sam, long sak, const double* b,
+                         long ldb, bool accumulate, double* c, long ldc) {
+    // A single row (column) may carry any stride across rows (columns); CBLAS still checks lda.
+    bool ta = false;
+    long lda = 0;
+    if (sak == 1 && (sam >= K || M == 1)) {
+        lda = sam > K ? sam : K;
+    } else if (sam == 1 && (sak >= M || K == 1)) {
+        ta = true;
+        lda = sak > M ? sak : M;
+    } else {
+        throw std::invalid_argument("gemm_strided: double needs A row- or column-major");
+    }
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, CblasNoTrans, M, N, K, 1.0, a,
+                static_cast<int>(lda), b, static_cast<int>(ldb), accumulate ? 1.0 : 0.0, c,
+                static_cast<int>(ldc));
 }
 
 /// Sets the number of threads BLAS uses inside one call (1 while networks run in parallel).

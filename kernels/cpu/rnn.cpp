@@ -1,10 +1,12 @@
 // CPU forward / loss / BPTT backward of one network on one batch (see rnn.hpp). FLOPs per trial-step:
 // 2N^2 forward (one GEMM per step), 2N^2 for the delta recurrence (one GEMM per step) and 2N^2 for
-// the weight gradient (one GEMM over all T*B rows after the sweep).
+// the weight gradient (one GEMM over all T*B rows after the sweep). The products go through
+// gemm_strided (blas.hpp): hand-written kernels for float, cblas_dgemm for double.
 #include "kernels/cpu/rnn.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/blas.hpp"
 
@@ -18,20 +20,30 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
     const long BN = static_cast<long>(B) * N;
     std::fill(h, h + BN, Real(0));
     const Real keep = Real(1) - alpha;
+    // The weights transposed once, so that every step reads them row-major (and the loops over
+    // units vectorise): w_rec_t (N,N) [j][i] = j -> i, w_in_t (I,N), w_out_t (N,O).
+    std::vector<Real> w_rec_t(static_cast<std::size_t>(N) * N);
+    std::vector<Real> w_in_t(static_cast<std::size_t>(I) * N);
+    std::vector<Real> w_out_t(static_cast<std::size_t>(N) * O);
+    transpose(N, N, w_rec, N, w_rec_t.data(), N);
+    transpose(N, I, w_in, I, w_in_t.data(), N);
+    transpose(O, N, w_out, N, w_out_t.data(), O);
     for (int t = 0; t < T; ++t) {
         Real* a = th + t * BN;
         const Real* xt = x + static_cast<long>(t) * B * I;
         for (int bb = 0; bb < B; ++bb) {
             Real* ab = a + static_cast<long>(bb) * N;
             const Real* xb = xt + static_cast<long>(bb) * I;
-            for (int i = 0; i < N; ++i) {
-                Real s = b[i];
-                for (int m = 0; m < I; ++m) s += w_in[i * I + m] * xb[m];
-                ab[i] = s;
+            // a = b + W_in x, each unit's terms added in the order m = 0..I-1.
+            std::copy(b, b + N, ab);
+            for (int m = 0; m < I; ++m) {
+                const Real xm = xb[m];
+                const Real* wm = w_in_t.data() + static_cast<long>(m) * N;
+                for (int i = 0; i < N; ++i) ab[i] += wm[i] * xm;
             }
         }
         const Real* hp = h + t * BN;
-        if (t > 0) gemm(false, true, B, N, N, Real(1), hp, N, w_rec, N, Real(1), a, N);
+        if (t > 0) gemm_strided(B, N, N, hp, N, 1, w_rec_t.data(), N, true, a, N);
         tanh_inplace(a, BN);
         Real* hn = h + (t + 1) * BN;
         const Real* nt = noise ? noise + t * BN : nullptr;
@@ -40,11 +52,12 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
         } else {
             for (long r = 0; r < BN; ++r) hn[r] = keep * hp[r] + alpha * a[r] + (nt ? nt[r] : Real(0));
         }
+        // y_t = W_out h_t + b_out while h_t is still in cache.
+        Real* yt = y + static_cast<long>(t) * B * O;
+        for (int r = 0; r < B; ++r)
+            for (int o = 0; o < O; ++o) yt[r * O + o] = b_out[o];
+        gemm_strided(B, O, N, hn, N, 1, w_out_t.data(), O, true, yt, O);
     }
-    const long TB = static_cast<long>(T) * B;
-    for (long r = 0; r < TB; ++r)
-        for (int o = 0; o < O; ++o) y[r * O + o] = b_out[o];
-    gemm(false, true, static_cast<int>(TB), O, N, Real(1), h + BN, N, w_out, N, Real(1), y, O);
 }
 
 template <class Real>
@@ -77,25 +90,31 @@ void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const 
             Real* dab = da + static_cast<long>(bb) * N;
             Real* dhb = dh + static_cast<long>(bb) * N;
             const Real* gyb = gy + static_cast<long>(bb) * O;
+            // g = dh + W_out^T gy (+ extra), summed in dh in the order o = 0..O-1, then extra.
+            for (int o = 0; o < O; ++o) {
+                const Real go = gyb[o];
+                const Real* wo = w_out + static_cast<long>(o) * N;
+                for (int i = 0; i < N; ++i) dhb[i] += go * wo[i];
+            }
+            if (ex)
+                for (int i = 0; i < N; ++i) dhb[i] += ex[bb * N + i];
             for (int i = 0; i < N; ++i) {
-                Real g = dhb[i];
-                for (int o = 0; o < O; ++o) g += gyb[o] * w_out[o * N + i];
-                if (ex) g += ex[bb * N + i];
-                Real tv = dab[i];
+                const Real g = dhb[i];
+                const Real tv = dab[i];
                 dab[i] = g * alpha * (Real(1) - tv * tv);
                 dhb[i] = keep * g;
             }
         }
-        if (t > 0) gemm(false, false, B, N, N, Real(1), da, N, w_rec, N, Real(1), dh, N);
+        if (t > 0) gemm_strided(B, N, N, da, N, 1, w_rec, N, true, dh, N);
     }
     const int TB = T * B;
     // h[0] = 0, so rows t = 0 of H[0..T-1] add nothing; the product is still over all T*B rows.
-    gemm(true, false, N, N, TB, Real(1), th, N, h, N, Real(0), grad_w_rec, N);
-    gemm(true, false, N, I, TB, Real(1), th, N, x, I, Real(0), grad_w_in, I);
+    gemm_strided(N, N, TB, th, 1, N, h, N, false, grad_w_rec, N);
+    gemm_strided(N, I, TB, th, 1, N, x, I, false, grad_w_in, I);
     std::fill(grad_b, grad_b + N, Real(0));
     for (long r = 0; r < static_cast<long>(TB); ++r)
         for (int i = 0; i < N; ++i) grad_b[i] += th[r * N + i];
-    gemm(true, false, O, N, TB, Real(1), grad_y, O, h + BN, N, Real(0), grad_w_out, N);
+    gemm_strided(O, N, TB, grad_y, 1, O, h + BN, N, false, grad_w_out, N);
     std::fill(grad_b_out, grad_b_out + O, Real(0));
     for (long r = 0; r < static_cast<long>(TB); ++r)
         for (int o = 0; o < O; ++o) grad_b_out[o] += grad_y[r * O + o];

@@ -1,0 +1,46 @@
+// Single-precision GEMMs of the CPU backend's recurrent loop, written by hand: per step
+// (B,N) += (B,N)·(N,N) with B = 64 and N = 100..512, and the weight gradient over T·B rows.
+// OpenBLAS re-packs the (N,N) operand on every such small call, and the packaged 0.3.21 does not
+// recognise recent CPUs (Sapphire Rapids falls back to its SSE3 kernels, and OPENBLAS_CORETYPE is
+// only read when the library loads). Register-blocked kernels for AVX-512 and AVX2+FMA, plus a
+// portable loop, are selected once at run time from the CPU's features; the build itself needs no
+// -march flag. Double precision stays on cblas_dgemm (kernels/cpu/blas.hpp).
+#pragma once
+
+namespace eirnn::cpu {
+
+/// Instruction sets gemm_small can run on.
+enum class GemmIsa { Portable, Avx2, Avx512 };
+
+/// Whether this CPU (and this build) can run isa.
+bool gemm_isa_supported(GemmIsa isa);
+/// The widest supported instruction set; what gemm_small uses. Chosen once.
+GemmIsa gemm_small_isa();
+/// "portable", "avx2" or "avx512".
+const char* gemm_isa_name(GemmIsa isa);
+
+/// C[m][n] = (accumulate ? C[m][n] : 0) + sum_k A(m,k) B[k][n]  for m < M, n < N, k < K, where
+/// A(m,k) = a[m*sam + k*sak] (any strides: a row-major A has sak = 1, a transposed one sam = 1),
+/// b is row-major with leading dimension ldb and c row-major with ldc. M, N, K are GEMM sizes here.
+void gemm_small(int M, int N, int K, const float* a, long sam, long sak, const float* b, long ldb,
+                bool accumulate, float* c, long ldc);
+
+/// The same on a named instruction set (tests, benchmarks); throws std::invalid_argument when this
+/// CPU cannot run it.
+void gemm_small(GemmIsa isa, int M, int N, int K, const float* a, long sam, long sak,
+                const float* b, long ldb, bool accumulate, float* c, long ldc);
+
+/// dst[j][i] = src[i][j] for i < rows, j < cols: packs W^T once, so each step reads it row-major.
+template <class Real>
+void transpose(int rows, int cols, const Real* src, long lds, Real* dst, long ldd) {
+    constexpr int kTile = 32;  // a 32x32 tile of each side stays in L1
+    for (int i0 = 0; i0 < rows; i0 += kTile)
+        for (int j0 = 0; j0 < cols; j0 += kTile) {
+            const int i1 = i0 + kTile < rows ? i0 + kTile : rows;
+            const int j1 = j0 + kTile < cols ? j0 + kTile : cols;
+            for (int j = j0; j < j1; ++j)
+                for (int i = i0; i < i1; ++i) dst[j * ldd + i] = src[i * lds + j];
+        }
+}
+
+}  // namespace eirnn::cpu

@@ -1,0 +1,323 @@
+// The hand-written SGEMM kernels (kernels/cpu/gemm_small.*) on every instruction set this CPU runs,
+// forced one by one, against a double-precision reference: awkward sizes, the operand layouts of
+// the recurrent loop (row-major A for the per-step products, transposed A for the weight gradient)
+// plus padded and fully strided ones, beta 0 and 1; then the float recurrent pass that runs on them
+// against the double one, which goes to cblas_dgemm.
+#include "kernels/cpu/gemm_small.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/rnn.hpp"
+
+namespace eirnn::cpu {
+namespace {
+
+constexpr int kSizes[] = {1, 7, 33, 64, 100, 127, 256, 300};
+/// Fewer sizes for the layouts the engine does not use, to keep the suite short.
+constexpr int kFewSizes[] = {1, 7, 33, 127, 300};
+
+/// How A, B and C sit in memory.
+enum class Layout {
+    Rows,     // A row-major (sam = K, sak = 1): the forward and delta products
+    Columns,  // A(m,k) = a[k*M + m] (sam = 1, sak = M): the weight gradient
+    Padded,   // rows with leading dimensions wider than the matrices
+    Strided,  // neither stride of A is 1
+};
+
+constexpr Layout kLayouts[] = {Layout::Rows, Layout::Columns, Layout::Padded, Layout::Strided};
+
+const char* layout_name(Layout l) {
+    switch (l) {
+        case Layout::Rows:
+            return "rows";
+        case Layout::Columns:
+            return "columns";
+        case Layout::Padded:
+            return "padded";
+        case Layout::Strided:
+            return "strided";
+    }
+    return "?";
+}
+
+/// One product's operands, filled with values drawn by `draw`; the C padding holds a sentinel.
+struct Problem {
+    int M, N, K;
+    long sam, sak, ldb, ldc;
+    bool accumulate;
+    std::vector<float> a, b, c0;
+
+    template <class Draw>
+    Problem(Layout l, int M_, int N_, int K_, bool acc, Draw&& draw)
+        : M(M_), N(N_), K(K_), accumulate(acc) {
+        const bool pad = l == Layout::Padded;
+        sam = l == Layout::Rows ? K : l == Layout::Columns ? 1 : l == Layout::Padded ? K + 5 : 2;
+        sak = l == Layout::Rows || l == Layout::Padded ? 1 : l == Layout::Columns ? M : 2L * M + 1;
+        ldb = pad ? N + 3 : N;
+        ldc = pad ? N + 9 : N;
+        a.resize(static_cast<std::size_t>((M - 1) * sam + (K - 1) * sak + 1));
+        b.resize(static_cast<std::size_t>((K - 1) * ldb + N));
+        c0.resize(static_cast<std::size_t>((M - 1) * ldc + N));
+        for (float& v : a) v = draw();
+        for (float& v : b) v = draw();
+        // Without accumulate C must not be read: NaN there would show up in the result.
+        for (float& v : c0) v = acc ? draw() : std::numeric_limits<float>::quiet_NaN();
+        for (int m = 0; m < M; ++m)
+            for (long n = N; n < ldc && m * ldc + n < static_cast<long>(c0.size()); ++n)
+                c0[m * ldc + n] = kSentinel;
+    }
+
+    static constexpr float kSentinel = 12345.0f;
+
+    float A(int m, int k) const { return a[m * sam + k * sak]; }
+    float B(int k, int n) const { return b[k * ldb + n]; }
+};
+
+/// Exact value in double and the sum of the magnitudes of its terms, element by element.
+struct Reference {
+    std::vector<double> value, magnitude;  // (M,N) dense
+};
+
+Reference reference(const Problem& p) {
+    Reference r;
+    const std::size_t MN = static_cast<std::size_t>(p.M) * p.N;
+    r.value.assign(MN, 0.0);
+    r.magnitude.assign(MN, 0.0);
+    for (int m = 0; m < p.M; ++m) {
+        double* v = r.value.data() + static_cast<std::size_t>(m) * p.N;
+        double* g = r.magnitude.data() + static_cast<std::size_t>(m) * p.N;
+        if (p.accumulate)
+            for (int n = 0; n < p.N; ++n) {
+                v[n] = p.c0[m * p.ldc + n];
+                g[n] = std::fabs(v[n]);
+            }
+        for (int k = 0; k < p.K; ++k) {
+            const double x = p.A(m, k);
+            const float* br = p.b.data() + k * p.ldb;
+            for (int n = 0; n < p.N; ++n) {
+                v[n] += x * br[n];
+                g[n] += std::fabs(x * br[n]);
+            }
+        }
+    }
+    return r;
+}
+
+/// Runs p on isa and counts elements off the reference by more than tol(value, magnitude), plus
+/// any change to C's padding. Reports the first few failures.
+template <class Tol>
+int count_mismatches(GemmIsa isa, Layout l, const Problem& p, const Reference& r, Tol&& tol) {
+    std::vector<float> c = p.c0;
+    gemm_small(isa, p.M, p.N, p.K, p.a.data(), p.sam, p.sak, p.b.data(), p.ldb, p.accumulate,
+               c.data(), p.ldc);
+    int bad = 0;
+    for (int m = 0; m < p.M; ++m)
+        for (long n = 0; n < p.ldc && m * p.ldc + n < static_cast<long>(c.size()); ++n) {
+            const float got = c[m * p.ldc + n];
+            bool ok;
+            double want;
+            if (n < p.N) {
+                const std::size_t i = static_cast<std::size_t>(m) * p.N + n;
+                want = r.value[i];
+                ok = std::fabs(got - want) <= tol(r.magnitude[i]);
+            } else {
+                want = Problem::kSentinel;
+                ok = got == Problem::kSentinel;
+            }
+            if (!ok && ++bad <= 3)
+                ADD_FAILURE() << gemm_isa_name(isa) << " " << layout_name(l) << " M=" << p.M
+                              << " N=" << p.N << " K=" << p.K << " accumulate=" << p.accumulate
+                              << ": C[" << m << "][" << n << "] = " << got << ", want " << want;
+        }
+    return bad;
+}
+
+class GemmSmallIsa : public ::testing::TestWithParam<GemmIsa> {
+protected:
+    void SetUp() override {
+        if (!gemm_isa_supported(GetParam()))
+            GTEST_SKIP() << "this CPU cannot run " << gemm_isa_name(GetParam());
+    }
+};
+
+// Random data in [-1, 1]. Tolerance: any summation order of K products and one addend, with or
+// without FMA, stays within gamma_{K+1} = (K+1)u / (1-(K+1)u) of the sum of the terms' magnitudes
+// (Higham, Accuracy and Stability, section 3.1), u = 2^-24. The bound is rigorous, so the test
+// cannot be flaky, and it is tight next to the error of a wrong, lost or repeated term: at K = 300
+// it is about 1e-3 while a term is about 0.3. (The usual sqrt(K) estimate is the typical, not the
+// worst, error.)
+TEST_P(GemmSmallIsa, MatchesDoubleReference) {
+    std::mt19937 gen(7);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    auto draw = [&] { return dist(gen); };
+    const double u = std::ldexp(1.0, -24);
+    for (Layout l : kLayouts) {
+        const bool used = l == Layout::Rows || l == Layout::Columns;
+        const std::vector<int> sizes =
+            used ? std::vector<int>(std::begin(kSizes), std::end(kSizes))
+                 : std::vector<int>(std::begin(kFewSizes), std::end(kFewSizes));
+        for (bool acc : {false, true})
+            for (int M : sizes)
+                for (int N : sizes)
+                    for (int K : sizes) {
+                        Problem p(l, M, N, K, acc, draw);
+                        Reference r = reference(p);
+                        const double n1 = K + 1;
+                        const double gamma = n1 * u / (1 - n1 * u);
+                        auto tol = [&](double magnitude) { return gamma * magnitude; };
+                        ASSERT_EQ(count_mismatches(GetParam(), l, p, r, tol), 0);
+                    }
+    }
+}
+
+// Small integers: every product and partial sum is exact in fp32 (|sum| <= 16 * 301 < 2^24), so any
+// order must give the reference exactly; a single misplaced term cannot hide in a tolerance.
+TEST_P(GemmSmallIsa, ExactOnSmallIntegers) {
+    std::mt19937 gen(11);
+    std::uniform_int_distribution<int> dist(-4, 4);
+    auto draw = [&] { return static_cast<float>(dist(gen)); };
+    for (Layout l : {Layout::Rows, Layout::Columns})
+        for (int M : kSizes)
+            for (int N : kSizes)
+                for (int K : {1, 33, 300}) {
+                    Problem p(l, M, N, K, true, draw);
+                    Reference r = reference(p);
+                    ASSERT_EQ(count_mismatches(GetParam(), l, p, r, [](double) { return 0.0; }), 0);
+                }
+}
+
+// The weight-gradient shape of the workload of record: K = T*B rows, blocked inside the kernel.
+TEST_P(GemmSmallIsa, MatchesReferenceOnLongK) {
+    std::mt19937 gen(3);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    auto draw = [&] { return dist(gen); };
+    const int K = 290 * 64;
+    Problem p(Layout::Columns, 100, 100, K, false, draw);
+    Reference r = reference(p);
+    const double n1 = K + 1, u = std::ldexp(1.0, -24);
+    const double gamma = n1 * u / (1 - n1 * u);
+    EXPECT_EQ(count_mismatches(GetParam(), Layout::Columns, p, r,
+                               [&](double magnitude) { return gamma * magnitude; }),
+              0);
+}
+
+TEST_P(GemmSmallIsa, EmptyKClearsOrKeepsC) {
+    std::vector<float> c(6, 2.0f);
+    const float a = 1.0f, b = 1.0f;
+    gemm_small(GetParam(), 2, 3, 0, &a, 1, 1, &b, 3, true, c.data(), 3);
+    for (float v : c) EXPECT_EQ(v, 2.0f);
+    gemm_small(GetParam(), 2, 3, 0, &a, 1, 1, &b, 3, false, c.data(), 3);
+    for (float v : c) EXPECT_EQ(v, 0.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(GemmSmall, GemmSmallIsa,
+                         ::testing::Values(GemmIsa::Portable, GemmIsa::Avx2, GemmIsa::Avx512),
+                         [](const ::testing::TestParamInfo<GemmIsa>& info) {
+                             return std::string(gemm_isa_name(info.param));
+                         });
+
+TEST(GemmSmall, DispatchPicksTheWidestSupportedIsa) {
+    const GemmIsa isa = gemm_small_isa();
+    EXPECT_TRUE(gemm_isa_supported(isa));
+    EXPECT_TRUE(gemm_isa_supported(GemmIsa::Portable));
+    EXPECT_EQ(gemm_isa_supported(GemmIsa::Avx512), isa == GemmIsa::Avx512);
+    EXPECT_EQ(gemm_isa_supported(GemmIsa::Avx2), isa != GemmIsa::Portable);
+}
+
+TEST(GemmSmall, UnsupportedIsaThrows) {
+    if (gemm_isa_supported(GemmIsa::Avx512)) GTEST_SKIP() << "every instruction set is supported";
+    float a = 1, b = 1, c = 0;
+    EXPECT_THROW(gemm_small(GemmIsa::Avx512, 1, 1, 1, &a, 1, 1, &b, 1, false, &c, 1),
+                 std::invalid_argument);
+}
+
+TEST(GemmSmall, TransposePacksAwkwardShapes) {
+    for (int rows : {1, 7, 33, 100})
+        for (int cols : {1, 31, 64, 127}) {
+            std::vector<float> src(static_cast<std::size_t>(rows) * (cols + 2));
+            for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<float>(i);
+            std::vector<float> dst(static_cast<std::size_t>(cols) * rows, -1.0f);
+            transpose(rows, cols, src.data(), cols + 2, dst.data(), rows);
+            for (int i = 0; i < rows; ++i)
+                for (int j = 0; j < cols; ++j)
+                    ASSERT_EQ(dst[j * rows + i], src[i * (cols + 2) + j]) << rows << "x" << cols;
+        }
+}
+
+/// Forward, loss and backward of one network in Real on the given double data; returns h, y and
+/// every gradient, in double.
+template <class Real>
+std::vector<std::vector<double>> rnn_pass(const RnnDims& d,
+                                          const std::vector<std::vector<double>>& in) {
+    auto cast = [](const std::vector<double>& v) { return std::vector<Real>(v.begin(), v.end()); };
+    const std::vector<Real> w_rec = cast(in[0]), w_in = cast(in[1]), b = cast(in[2]),
+                            w_out = cast(in[3]), b_out = cast(in[4]), x = cast(in[5]),
+                            noise = cast(in[6]), target = cast(in[7]), mask = cast(in[8]);
+    const std::size_t BN = static_cast<std::size_t>(d.B) * d.N;
+    std::vector<Real> h((d.T + 1) * BN), th(d.T * BN), y(target.size()), grad_y(y.size()), dh(BN);
+    std::vector<Real> g_rec(w_rec.size()), g_in(w_in.size()), g_b(b.size()), g_out(w_out.size()),
+        g_b_out(b_out.size());
+    const Real alpha = Real(0.2);
+    rnn_forward(d, w_rec.data(), w_in.data(), b.data(), w_out.data(), b_out.data(), x.data(),
+                noise.data(), alpha, h.data(), th.data(), y.data());
+    masked_mse(d, y.data(), target.data(), mask.data(), grad_y.data());
+    rnn_backward(d, w_rec.data(), w_out.data(), x.data(), h.data(), th.data(), grad_y.data(),
+                 static_cast<const Real*>(nullptr), alpha, dh.data(), g_rec.data(), g_in.data(),
+                 g_b.data(), g_out.data(), g_b_out.data());
+    std::vector<std::vector<double>> out;
+    for (const auto* v : {&h, &y, &g_rec, &g_in, &g_b, &g_out, &g_b_out})
+        out.emplace_back(v->begin(), v->end());
+    return out;
+}
+
+// The float pass (hand-written kernels, weights packed per call, y per step) against the double
+// one, tensor by tensor. Both compute the same sums; fp32 rounding over a few steps of a tanh
+// network stays far below 1e-4 of each tensor's largest value, while a wrong index or a lost term
+// would be of its order.
+TEST(GemmSmallInRnn, FloatPassMatchesDouble) {
+    const char* names[] = {"h",      "y",          "grad_w_rec", "grad_w_in",
+                           "grad_b", "grad_w_out", "grad_b_out"};
+    for (RnnDims d : {RnnDims{9, 37, 3, 2, 6}, RnnDims{64, 300, 2, 1, 4}}) {
+        std::mt19937 gen(5);
+        std::normal_distribution<double> normal(0.0, 1.0);
+        auto draw = [&](std::size_t n, double scale) {
+            std::vector<double> v(n);
+            for (double& x : v) x = scale * normal(gen);
+            return v;
+        };
+        const std::size_t N = d.N, BN = static_cast<std::size_t>(d.B) * d.N;
+        const std::size_t TB = static_cast<std::size_t>(d.T) * d.B;
+        const std::vector<std::vector<double>> in = {draw(N * N, 1.5 / std::sqrt(double(N))),
+                                                     draw(N * d.I, 1.0),
+                                                     draw(N, 0.1),
+                                                     draw(d.O * N, 1.0 / std::sqrt(double(N))),
+                                                     draw(d.O, 0.1),
+                                                     draw(TB * d.I, 1.0),
+                                                     draw(d.T * BN, 0.05),
+                                                     draw(TB * d.O, 1.0),
+                                                     std::vector<double>(TB * d.O, 1.0)};
+        const auto f = rnn_pass<float>(d, in), ref = rnn_pass<double>(d, in);
+        ASSERT_EQ(f.size(), ref.size());
+        for (std::size_t t = 0; t < f.size(); ++t) {
+            double scale = 0, worst = 0;
+            for (std::size_t i = 0; i < f[t].size(); ++i) {
+                scale = std::max(scale, std::fabs(ref[t][i]));
+                worst = std::max(worst, std::fabs(f[t][i] - ref[t][i]));
+            }
+            EXPECT_GT(scale, 0.0) << names[t];
+            EXPECT_LE(worst, 1e-4 * scale) << names[t] << ", B=" << d.B << " N=" << d.N;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace eirnn::cpu
