@@ -82,37 +82,12 @@ float update_network(const GroupConfig& cfg, const Dataset& data, const GroupPar
     float* gr = ws.grad.data();
     LossParts loss = network_loss_grad(mc, tc, L, B, T, p, g.sign.data(), mask, ws.x.data(),
                                        ws.y.data(), ws.mask.data(), noise, ws.net, gr);
-    // Clipping scales (one per tensor; all equal for global clipping).
     double sq[ParamLayout::kTensors];
+    gradient_norms(L, gr, sq);
     double total = 0;
-    for (int t = 0; t < ParamLayout::kTensors; ++t) {
-        sq[t] = cpu::sum_squares(gr + L.offset(t), L.size(t));
-        total += sq[t];
-    }
+    for (double q : sq) total += q;
     if (!std::isfinite(loss.total) || !std::isfinite(total)) return std::numeric_limits<float>::infinity();
-    AdamStep step;
-    step.lr_t = static_cast<float>(lr_scale * keras_adam_lr(tc.lr, tc.decay, tc.beta1, tc.beta2, k_done));
-    step.beta1 = static_cast<float>(tc.beta1);
-    step.beta2 = static_cast<float>(tc.beta2);
-    step.eps = static_cast<float>(tc.eps);
-    for (int t = 0; t < ParamLayout::kTensors; ++t) {
-        double norm = std::sqrt(tc.clip == ClipMode::Global ? total : sq[t]);
-        float scale = 1.0f;
-        if (tc.clipnorm > 0 && norm > tc.clipnorm) scale = static_cast<float>(tc.clipnorm / norm);
-        const std::size_t o = L.offset(t);
-        cpu::adam_update(p + o, m + o, v + o, gr + o, L.size(t), scale, step);
-    }
-    cpu::ConstraintArgs c;
-    c.N = N;
-    c.w_rec = L.w_rec;
-    c.w_in = L.w_in;
-    c.n_in = L.size(1);
-    c.sign = g.sign.data();
-    c.mask = mask;
-    c.project = mc.dale == DaleMode::Project;
-    c.incoming = mc.dale_axis == DaleAxis::Incoming;
-    c.nonneg_input = mc.nonneg_input;
-    cpu::apply_constraints(c, p);
+    apply_update(mc, tc, L, p, m, v, gr, sq, k_done, lr_scale, g.sign.data(), mask);
     return static_cast<float>(loss.data);
 }
 

@@ -2,7 +2,9 @@
 #include "host/network_grad.hpp"
 
 #include <algorithm>
+#include <cmath>
 
+#include "kernels/cpu/optimizer.hpp"
 #include "kernels/cpu/rnn.hpp"
 #include "kernels/optimizer_args.hpp"
 
@@ -82,6 +84,41 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
         loss.total += tc.l2_weight * s;
     }
     return loss;
+}
+
+void gradient_norms(const ParamLayout& L, const float* grad, double* sq) {
+    for (int t = 0; t < ParamLayout::kTensors; ++t) sq[t] = cpu::sum_squares(grad + L.offset(t), L.size(t));
+}
+
+void apply_update(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L, float* p,
+                  float* m, float* v, const float* grad, const double* sq, long k_done,
+                  float lr_scale, const float* sign, const float* mask) {
+    double total = 0;
+    for (int t = 0; t < ParamLayout::kTensors; ++t) total += sq[t];
+    AdamStep step;
+    step.lr_t =
+        static_cast<float>(lr_scale * keras_adam_lr(tc.lr, tc.decay, tc.beta1, tc.beta2, k_done));
+    step.beta1 = static_cast<float>(tc.beta1);
+    step.beta2 = static_cast<float>(tc.beta2);
+    step.eps = static_cast<float>(tc.eps);
+    for (int t = 0; t < ParamLayout::kTensors; ++t) {
+        double norm = std::sqrt(tc.clip == ClipMode::Global ? total : sq[t]);
+        float scale = 1.0f;
+        if (tc.clipnorm > 0 && norm > tc.clipnorm) scale = static_cast<float>(tc.clipnorm / norm);
+        const std::size_t o = L.offset(t);
+        cpu::adam_update(p + o, m + o, v + o, grad + o, L.size(t), scale, step);
+    }
+    cpu::ConstraintArgs c;
+    c.N = L.N;
+    c.w_rec = L.w_rec;
+    c.w_in = L.w_in;
+    c.n_in = L.size(1);
+    c.sign = sign;
+    c.mask = mask;
+    c.project = mc.dale == DaleMode::Project;
+    c.incoming = mc.dale_axis == DaleAxis::Incoming;
+    c.nonneg_input = mc.nonneg_input;
+    cpu::apply_constraints(c, p);
 }
 
 template struct NetworkWorkspace<float>;

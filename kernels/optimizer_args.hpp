@@ -4,11 +4,7 @@
 #pragma once
 #include <cmath>
 
-#if defined(__CUDACC__)
-#define EIRNN_HD __host__ __device__
-#else
-#define EIRNN_HD
-#endif
+#include "kernels/hd.hpp"
 
 namespace eirnn {
 

@@ -6,11 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define EIRNN_HD __host__ __device__
-#else
-#define EIRNN_HD
-#endif
+#include "kernels/hd.hpp"
 
 namespace eirnn {
 

@@ -174,32 +174,8 @@ Trace run_trace(const GroupConfig& cfg, const Dataset& train, GroupParams& g) {
                 if (!std::isfinite(lp.total) || !std::isfinite(total))
                     throw Error("network " + std::to_string(k) + " diverged at update " +
                                 std::to_string(u));
-                AdamStep step;
-                step.lr_t =
-                    static_cast<float>(keras_adam_lr(tc.lr, tc.decay, tc.beta1, tc.beta2, u));
-                step.beta1 = static_cast<float>(tc.beta1);
-                step.beta2 = static_cast<float>(tc.beta2);
-                step.eps = static_cast<float>(tc.eps);
-                for (int t = 0; t < ParamLayout::kTensors; ++t) {
-                    const double norm = std::sqrt(tc.clip == ClipMode::Global ? total : sq[t]);
-                    const float scale = tc.clipnorm > 0 && norm > tc.clipnorm
-                                            ? static_cast<float>(tc.clipnorm / norm)
-                                            : 1.0f;
-                    const std::size_t o = L.offset(t);
-                    cpu::adam_update(p + o, m.data() + k * P + o, v.data() + k * P + o,
-                                     grad.data() + o, L.size(t), scale, step);
-                }
-                cpu::ConstraintArgs c;
-                c.N = L.N;
-                c.w_rec = L.w_rec;
-                c.w_in = L.w_in;
-                c.n_in = L.size(1);
-                c.sign = g.sign.data();
-                c.mask = mask;
-                c.project = mc.dale == DaleMode::Project;
-                c.incoming = mc.dale_axis == DaleAxis::Incoming;
-                c.nonneg_input = mc.nonneg_input;
-                cpu::apply_constraints(c, p);
+                apply_update(mc, tc, L, p, m.data() + k * P, v.data() + k * P, grad.data(), sq, u,
+                             1.0f, g.sign.data(), mask);
             }
         }
     }

@@ -335,6 +335,7 @@ GemmIsa gemm_small_isa() {
 }
 
 bool gemm_isa_supported(GemmIsa isa) {
+    // The enumerators are ordered by width, and each wider set implies the narrower ones.
     return static_cast<int>(isa) <= static_cast<int>(gemm_small_isa());
 }
 
