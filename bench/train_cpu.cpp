@@ -43,10 +43,14 @@ int main(int argc, char** argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string f = argv[i];
         int v = std::atoi(argv[i + 1]);
-        if (f == "--units") N = v;
-        else if (f == "--networks") K = v;
-        else if (f == "--updates") updates = v;
-        else if (f == "--threads") threads = v;
+        if (f == "--units")
+            N = v;
+        else if (f == "--networks")
+            K = v;
+        else if (f == "--updates")
+            updates = v;
+        else if (f == "--threads")
+            threads = v;
         else {
             std::fprintf(stderr, "train_cpu: unknown flag %s\n", f.c_str());
             return 2;
@@ -71,9 +75,10 @@ int main(int argc, char** argv) {
     double ts_per_s = trial_steps / r.train_seconds;
     double gflops = ts_per_s * 6.0 * N * N / 1e9;
     double peak = sgemm_gflops(threads);
-    std::printf("workload: AND, N=%d, B=64, T=290, K=%d, %d updates each, %d threads\n", N, K, updates,
-                threads);
-    std::printf("%-28s %14s %12s %12s %8s\n", "", "trial-steps/s", "GFLOP/s", "SGEMM GF/s", "ratio");
+    std::printf("workload: AND, N=%d, B=64, T=290, K=%d, %d updates each, %d threads\n", N, K,
+                updates, threads);
+    std::printf("%-28s %14s %12s %12s %8s\n", "", "trial-steps/s", "GFLOP/s", "SGEMM GF/s",
+                "ratio");
     std::printf("%-28s %14.4g %12.2f %12.2f %7.1f%%\n", "eirnn cpu train", ts_per_s, gflops, peak,
                 100.0 * gflops / peak);
     return 0;

@@ -16,13 +16,13 @@ namespace eirnn {
 /// The mutable state of a group during training (host copies; backends may keep device copies and
 /// write back at the end).
 struct TrainState {
-    GroupParams params;                // in: initial, out: final
-    std::vector<float> loss;           // (K, epochs) mean epoch loss, NaN where not run
-    std::vector<std::uint8_t> diverged;  // (K)
-    std::vector<std::uint8_t> stopped;   // (K) early-stopped
+    GroupParams params;                    // in: initial, out: final
+    std::vector<float> loss;               // (K, epochs) mean epoch loss, NaN where not run
+    std::vector<std::uint8_t> diverged;    // (K)
+    std::vector<std::uint8_t> stopped;     // (K) early-stopped
     std::vector<std::int32_t> epochs_run;  // (K)
     std::vector<std::int32_t> updates;     // (K)
-    std::vector<float> lr_scale;       // (K) per-network learning-rate factor (1; test hook)
+    std::vector<float> lr_scale;           // (K) per-network learning-rate factor (1; test hook)
 
     /// Sizes every vector for K networks and E epochs.
     void reset(int K, int epochs);

@@ -19,16 +19,19 @@ bool cuda_available() {
 
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
     switch (kind) {
-        case BackendKind::Cpu: return make_cpu_backend(threads);
+        case BackendKind::Cpu:
+            return make_cpu_backend(threads);
         case BackendKind::Cuda:
 #if defined(EIRNN_HAVE_CUDA)
             if (!cuda::device_usable())
-                throw InputError("--backend cuda: no usable CUDA device (" + cuda::device_problem() + ")");
+                throw InputError("--backend cuda: no usable CUDA device (" +
+                                 cuda::device_problem() + ")");
             return cuda::make_cuda_backend();
 #else
             throw InputError("--backend cuda: this build of eirnn has no CUDA backend");
 #endif
-        case BackendKind::Auto: break;
+        case BackendKind::Auto:
+            break;
     }
     if (cuda_available()) {
 #if defined(EIRNN_HAVE_CUDA)

@@ -14,7 +14,8 @@ std::vector<int> epoch_order(std::uint64_t seed, int epoch, int n) {
     Philox rng{seed, static_cast<std::uint64_t>(RngStream::kShuffle) +
                          (static_cast<std::uint64_t>(epoch) << 8)};
     for (int i = n - 1; i > 0; --i) {
-        int j = static_cast<int>(rng.below(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i) + 1));
+        int j = static_cast<int>(
+            rng.below(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(i) + 1));
         std::swap(order[i], order[j]);
     }
     return order;
@@ -30,7 +31,8 @@ void gather_batch(const Dataset& d, const int* idx, int B, float* x, float* y, f
         for (int t = 0; t < T; ++t) {
             std::copy(xs + t * I, xs + (t + 1) * I, x + (static_cast<std::size_t>(t) * B + b) * I);
             std::copy(ys + t * O, ys + (t + 1) * O, y + (static_cast<std::size_t>(t) * B + b) * O);
-            std::copy(ms + t * O, ms + (t + 1) * O, mask + (static_cast<std::size_t>(t) * B + b) * O);
+            std::copy(ms + t * O, ms + (t + 1) * O,
+                      mask + (static_cast<std::size_t>(t) * B + b) * O);
         }
     }
 }

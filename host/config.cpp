@@ -62,22 +62,43 @@ void check_keys(const json& j, std::initializer_list<const char*> keys, const ch
     for (auto it = j.begin(); it != j.end(); ++it) {
         bool known = false;
         for (const char* k : keys) known = known || it.key() == k;
-        if (!known) throw InputError(std::string("config: unknown key '") + it.key() + "' in " + where);
+        if (!known)
+            throw InputError(std::string("config: unknown key '") + it.key() + "' in " + where);
     }
 }
 
 }  // namespace
 
-std::optional<Init> parse_init(std::string_view s) { return lookup(s, kInit); }
-std::optional<DaleMode> parse_dale(std::string_view s) { return lookup(s, kDale); }
-std::optional<DaleAxis> parse_dale_axis(std::string_view s) { return lookup(s, kAxis); }
-std::optional<ClipMode> parse_clip(std::string_view s) { return lookup(s, kClip); }
-std::optional<BackendKind> parse_backend(std::string_view s) { return lookup(s, kBackend); }
-std::string_view name(Init v) { return reverse(v, kInit); }
-std::string_view name(DaleMode v) { return reverse(v, kDale); }
-std::string_view name(DaleAxis v) { return reverse(v, kAxis); }
-std::string_view name(ClipMode v) { return reverse(v, kClip); }
-std::string_view name(BackendKind v) { return reverse(v, kBackend); }
+std::optional<Init> parse_init(std::string_view s) {
+    return lookup(s, kInit);
+}
+std::optional<DaleMode> parse_dale(std::string_view s) {
+    return lookup(s, kDale);
+}
+std::optional<DaleAxis> parse_dale_axis(std::string_view s) {
+    return lookup(s, kAxis);
+}
+std::optional<ClipMode> parse_clip(std::string_view s) {
+    return lookup(s, kClip);
+}
+std::optional<BackendKind> parse_backend(std::string_view s) {
+    return lookup(s, kBackend);
+}
+std::string_view name(Init v) {
+    return reverse(v, kInit);
+}
+std::string_view name(DaleMode v) {
+    return reverse(v, kDale);
+}
+std::string_view name(DaleAxis v) {
+    return reverse(v, kAxis);
+}
+std::string_view name(ClipMode v) {
+    return reverse(v, kClip);
+}
+std::string_view name(BackendKind v) {
+    return reverse(v, kBackend);
+}
 
 int excitatory_units(const ModelConfig& m) {
     return static_cast<int>(std::lround(m.e_frac * m.units));
@@ -86,13 +107,14 @@ int excitatory_units(const ModelConfig& m) {
 void validate(const GroupConfig& c) {
     const auto& m = c.model;
     const auto& t = c.train;
-    need(m.units >= 2 && m.units <= 8192, "--units: must be in [2, 8192], got " + std::to_string(m.units));
+    need(m.units >= 2 && m.units <= 8192,
+         "--units: must be in [2, 8192], got " + std::to_string(m.units));
     finite(m.e_frac, "--e-frac");
     need(m.e_frac > 0 && m.e_frac < 1, "--e-frac: must be in (0, 1)");
     int ne = excitatory_units(m);
-    need(ne >= 1 && ne <= m.units - 1,
-         "--e-frac: round(e_frac * units) = " + std::to_string(ne) + " leaves no " +
-             (ne < 1 ? "excitatory" : "inhibitory") + " unit");
+    need(ne >= 1 && ne <= m.units - 1, "--e-frac: round(e_frac * units) = " + std::to_string(ne) +
+                                           " leaves no " + (ne < 1 ? "excitatory" : "inhibitory") +
+                                           " unit");
     finite(m.mu, "--mu");
     finite(m.gain, "--gain");
     need(m.gain > 0, "--gain: must be > 0");
@@ -107,8 +129,8 @@ void validate(const GroupConfig& c) {
     need(t.test_trials > 0, "--test-trials: must be > 0");
     need(t.test_trials < t.trials, "--test-trials: must be smaller than --trials");
     need(t.batch > 0, "--batch: must be > 0");
-    need(t.batch <= t.trials - t.test_trials,
-         "--batch: must not exceed the training trials (" + std::to_string(t.trials - t.test_trials) + ")");
+    need(t.batch <= t.trials - t.test_trials, "--batch: must not exceed the training trials (" +
+                                                  std::to_string(t.trials - t.test_trials) + ")");
     finite(t.lr, "--lr");
     need(t.lr > 0, "--lr: must be > 0");
     finite(t.decay, "--decay");
@@ -137,46 +159,60 @@ json to_json(const GroupConfig& c) {
     const auto& m = c.model;
     const auto& t = c.train;
     const auto& p = c.task;
-    json model = {{"units", m.units},       {"e_frac", m.e_frac},
-                  {"init", name(m.init)},   {"mu", m.mu},
-                  {"gain", m.gain},         {"dale", name(m.dale)},
-                  {"dale_axis", name(m.dale_axis)}, {"project_init", m.project_init},
-                  {"nonneg_input", m.nonneg_input}, {"p_connect", m.p_connect},
-                  {"autapses", m.autapses}, {"alpha", m.alpha},
+    json model = {{"units", m.units},
+                  {"e_frac", m.e_frac},
+                  {"init", name(m.init)},
+                  {"mu", m.mu},
+                  {"gain", m.gain},
+                  {"dale", name(m.dale)},
+                  {"dale_axis", name(m.dale_axis)},
+                  {"project_init", m.project_init},
+                  {"nonneg_input", m.nonneg_input},
+                  {"p_connect", m.p_connect},
+                  {"autapses", m.autapses},
+                  {"alpha", m.alpha},
                   {"sigma_rec", m.sigma_rec}};
-    json train = {{"epochs", t.epochs},     {"trials", t.trials},   {"test_trials", t.test_trials},
-                  {"batch", t.batch},       {"lr", t.lr},           {"decay", t.decay},
-                  {"beta1", t.beta1},       {"beta2", t.beta2},     {"eps", t.eps},
-                  {"clipnorm", t.clipnorm}, {"clip", name(t.clip)}, {"early_stop", t.early_stop},
-                  {"l2_weight", t.l2_weight}, {"l2_rate", t.l2_rate}};
-    json task = {{"kind", task_name(p.kind)}, {"first_in", p.first_in},
-                 {"stim_dur", p.stim_dur},    {"mem_gap", p.mem_gap},
-                 {"var_delay", p.var_delay},  {"out_gap", p.out_gap},
-                 {"stim_noise", p.stim_noise}, {"ff_pulse", p.ff_pulse},
-                 {"ff_pulses", p.ff_pulses},  {"ff_spacing", p.ff_spacing},
-                 {"ff_first", p.ff_first},    {"ff_length", p.ff_length},
-                 {"ff_lag", p.ff_lag},        {"dm_fixation", p.dm_fixation},
-                 {"dm_stim", p.dm_stim},      {"dm_delay", p.dm_delay},
+    json train = {
+        {"epochs", t.epochs},       {"trials", t.trials},   {"test_trials", t.test_trials},
+        {"batch", t.batch},         {"lr", t.lr},           {"decay", t.decay},
+        {"beta1", t.beta1},         {"beta2", t.beta2},     {"eps", t.eps},
+        {"clipnorm", t.clipnorm},   {"clip", name(t.clip)}, {"early_stop", t.early_stop},
+        {"l2_weight", t.l2_weight}, {"l2_rate", t.l2_rate}};
+    json task = {{"kind", task_name(p.kind)},    {"first_in", p.first_in},
+                 {"stim_dur", p.stim_dur},       {"mem_gap", p.mem_gap},
+                 {"var_delay", p.var_delay},     {"out_gap", p.out_gap},
+                 {"stim_noise", p.stim_noise},   {"ff_pulse", p.ff_pulse},
+                 {"ff_pulses", p.ff_pulses},     {"ff_spacing", p.ff_spacing},
+                 {"ff_first", p.ff_first},       {"ff_length", p.ff_length},
+                 {"ff_lag", p.ff_lag},           {"dm_fixation", p.dm_fixation},
+                 {"dm_stim", p.dm_stim},         {"dm_delay", p.dm_delay},
                  {"dm_response", p.dm_response}, {"dm_coherence", p.dm_coherence},
                  {"dm_noise", p.dm_noise}};
-    return json{{"model", model},         {"train", train},
-                {"task", task},           {"networks", c.networks},
-                {"seed", c.seed},         {"data_seed", c.data_seed},
-                {"backend", name(c.backend)}, {"spectra", c.spectra},
+    return json{{"model", model},
+                {"train", train},
+                {"task", task},
+                {"networks", c.networks},
+                {"seed", c.seed},
+                {"data_seed", c.data_seed},
+                {"backend", name(c.backend)},
+                {"spectra", c.spectra},
                 {"outliers", c.outliers}};
 }
 
 GroupConfig group_config_from_json(const json& j) {
     GroupConfig c;
     try {
-        check_keys(j, {"model", "train", "task", "networks", "seed", "data_seed", "backend", "spectra",
-                       "outliers", "threads"},
+        check_keys(j,
+                   {"model", "train", "task", "networks", "seed", "data_seed", "backend", "spectra",
+                    "outliers", "threads"},
                    "config");
         if (j.contains("model")) {
             const json& m = j.at("model");
-            check_keys(m, {"units", "e_frac", "init", "mu", "gain", "dale", "dale_axis", "project_init",
-                           "nonneg_input", "p_connect", "autapses", "alpha", "sigma_rec"},
-                       "model");
+            check_keys(
+                m,
+                {"units", "e_frac", "init", "mu", "gain", "dale", "dale_axis", "project_init",
+                 "nonneg_input", "p_connect", "autapses", "alpha", "sigma_rec"},
+                "model");
             get(m, "units", c.model.units);
             get(m, "e_frac", c.model.e_frac);
             get_enum(m, "init", c.model.init, parse_init);
@@ -193,8 +229,9 @@ GroupConfig group_config_from_json(const json& j) {
         }
         if (j.contains("train")) {
             const json& t = j.at("train");
-            check_keys(t, {"epochs", "trials", "test_trials", "batch", "lr", "decay", "beta1", "beta2",
-                           "eps", "clipnorm", "clip", "early_stop", "l2_weight", "l2_rate"},
+            check_keys(t,
+                       {"epochs", "trials", "test_trials", "batch", "lr", "decay", "beta1", "beta2",
+                        "eps", "clipnorm", "clip", "early_stop", "l2_weight", "l2_rate"},
                        "train");
             get(t, "epochs", c.train.epochs);
             get(t, "trials", c.train.trials);
@@ -213,11 +250,12 @@ GroupConfig group_config_from_json(const json& j) {
         }
         if (j.contains("task")) {
             const json& p = j.at("task");
-            check_keys(p, {"kind", "first_in", "stim_dur", "mem_gap", "var_delay", "out_gap",
-                           "stim_noise", "ff_pulse", "ff_pulses", "ff_spacing", "ff_first", "ff_length",
-                           "ff_lag", "dm_fixation", "dm_stim", "dm_delay", "dm_response",
-                           "dm_coherence", "dm_noise"},
-                       "task");
+            check_keys(
+                p,
+                {"kind", "first_in", "stim_dur", "mem_gap", "var_delay", "out_gap", "stim_noise",
+                 "ff_pulse", "ff_pulses", "ff_spacing", "ff_first", "ff_length", "ff_lag",
+                 "dm_fixation", "dm_stim", "dm_delay", "dm_response", "dm_coherence", "dm_noise"},
+                "task");
             get_enum(p, "kind", c.task.kind, parse_task);
             get(p, "first_in", c.task.first_in);
             get(p, "stim_dur", c.task.stim_dur);

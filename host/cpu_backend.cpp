@@ -86,7 +86,8 @@ float update_network(const GroupConfig& cfg, const Dataset& data, const GroupPar
     gradient_norms(L, gr, sq);
     double total = 0;
     for (double q : sq) total += q;
-    if (!std::isfinite(loss.total) || !std::isfinite(total)) return std::numeric_limits<float>::infinity();
+    if (!std::isfinite(loss.total) || !std::isfinite(total))
+        return std::numeric_limits<float>::infinity();
     apply_update(mc, tc, L, p, m, v, gr, sq, k_done, lr_scale, g.sign.data(), mask);
     return static_cast<float>(loss.data);
 }
@@ -119,9 +120,9 @@ void CpuBackend::train(const GroupConfig& cfg, const Dataset& data, TrainState& 
                 double sum = 0;
                 for (int j = 0; j < nb; ++j) {
                     int bsz = std::min(B, n - j * B);
-                    float l = update_network(cfg, data, g, p, mo.m.data() + k * P, mo.v.data() + k * P,
-                                             mask, order.data() + j * B, bsz, st.updates[k],
-                                             st.lr_scale[k], g.seeds[k], ws);
+                    float l = update_network(cfg, data, g, p, mo.m.data() + k * P,
+                                             mo.v.data() + k * P, mask, order.data() + j * B, bsz,
+                                             st.updates[k], st.lr_scale[k], g.seeds[k], ws);
                     if (!std::isfinite(l)) {
                         st.diverged[k] = 1;
                         break;
@@ -134,7 +135,8 @@ void CpuBackend::train(const GroupConfig& cfg, const Dataset& data, TrainState& 
                 float epoch_loss = static_cast<float>(sum / n);
                 st.loss[static_cast<std::size_t>(k) * E + e] = epoch_loss;
                 st.epochs_run[k] = e + 1;
-                if (cfg.train.early_stop > 0 && epoch_loss < cfg.train.early_stop) st.stopped[k] = 1;
+                if (cfg.train.early_stop > 0 && epoch_loss < cfg.train.early_stop)
+                    st.stopped[k] = 1;
             }
         }
         int active = 0;
@@ -165,6 +167,8 @@ void CpuBackend::train(const GroupConfig& cfg, const Dataset& data, TrainState& 
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+    return std::make_unique<CpuBackend>(threads);
+}
 
 }  // namespace eirnn

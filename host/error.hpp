@@ -1,5 +1,6 @@
-// Exceptions of the host layer. Library code throws; only main() catches, prints one line and exits:
-// InputError (bad user input: a flag, a file, a config) exits with status 2, anything else with 1.
+// Exceptions of the host layer. Library code throws; only main() catches, prints one line and
+// exits: InputError (bad user input: a flag, a file, a config) exits with status 2, anything else
+// with 1.
 #pragma once
 #include <stdexcept>
 #include <string>

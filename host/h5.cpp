@@ -19,14 +19,29 @@ namespace {
 void close_id(hid_t id) {
     if (id < 0) return;
     switch (H5Iget_type(id)) {
-        case H5I_FILE: H5Fclose(id); break;
-        case H5I_GROUP: H5Gclose(id); break;
-        case H5I_DATASET: H5Dclose(id); break;
-        case H5I_DATASPACE: H5Sclose(id); break;
-        case H5I_DATATYPE: H5Tclose(id); break;
-        case H5I_ATTR: H5Aclose(id); break;
-        case H5I_GENPROP_LST: H5Pclose(id); break;
-        default: break;
+        case H5I_FILE:
+            H5Fclose(id);
+            break;
+        case H5I_GROUP:
+            H5Gclose(id);
+            break;
+        case H5I_DATASET:
+            H5Dclose(id);
+            break;
+        case H5I_DATASPACE:
+            H5Sclose(id);
+            break;
+        case H5I_DATATYPE:
+            H5Tclose(id);
+            break;
+        case H5I_ATTR:
+            H5Aclose(id);
+            break;
+        case H5I_GENPROP_LST:
+            H5Pclose(id);
+            break;
+        default:
+            break;
     }
 }
 
@@ -51,11 +66,13 @@ void write_raw(hid_t loc, const std::string& name, hid_t mem_type, const void* d
     remove(loc, name);
     Id space(must(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                   "create dataspace for " + name));
-    Id dset(must(H5Dcreate2(loc, name.c_str(), mem_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                 "create dataset " + name));
+    Id dset(
+        must(H5Dcreate2(loc, name.c_str(), mem_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+             "create dataset " + name));
     hsize_t n = 1;
     for (auto d : dims) n *= d;
-    if (n > 0) must_ok(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write " + name);
+    if (n > 0)
+        must_ok(H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write " + name);
 }
 
 template <class T>
@@ -73,7 +90,8 @@ Array<T> read_as(hid_t loc, const std::string& path, hid_t mem_type) {
     for (auto d : a.dims) n *= d;
     a.data.resize(n);
     if (n > 0)
-        must_ok(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()), "read " + path);
+        must_ok(H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()),
+                "read " + path);
     return a;
 }
 
@@ -88,9 +106,13 @@ Id& Id::operator=(Id&& o) noexcept {
     return *this;
 }
 
-Id::~Id() { close_id(id_); }
+Id::~Id() {
+    close_id(id_);
+}
 
-void quiet() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void quiet() {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 bool is_hdf5(const fs::path& path) {
     quiet();
@@ -104,15 +126,18 @@ static Id open_file(const fs::path& path, unsigned flags) {
     std::error_code ec;
     if (!fs::exists(path, ec)) throw InputError(path.string() + ": no such file");
     if (!fs::is_regular_file(path, ec)) throw InputError(path.string() + ": not a regular file");
-    if (H5Fis_hdf5(path.c_str()) <= 0)
-        throw InputError(path.string() + ": not an HDF5 file");
+    if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(path.string() + ": not an HDF5 file");
     Id f(H5Fopen(path.c_str(), flags, H5P_DEFAULT));
     if (!f.valid()) throw InputError(path.string() + ": cannot open HDF5 file");
     return f;
 }
 
-Id open_read(const fs::path& path) { return open_file(path, H5F_ACC_RDONLY); }
-Id open_rw(const fs::path& path) { return open_file(path, H5F_ACC_RDWR); }
+Id open_read(const fs::path& path) {
+    return open_file(path, H5F_ACC_RDONLY);
+}
+Id open_rw(const fs::path& path) {
+    return open_file(path, H5F_ACC_RDWR);
+}
 
 Id create(const fs::path& path) {
     quiet();
@@ -165,10 +190,12 @@ std::vector<std::string> children(hid_t group) {
     return names;
 }
 
-void write(hid_t loc, const std::string& name, const float* data, const std::vector<hsize_t>& dims) {
+void write(hid_t loc, const std::string& name, const float* data,
+           const std::vector<hsize_t>& dims) {
     write_raw(loc, name, H5T_NATIVE_FLOAT, data, dims);
 }
-void write(hid_t loc, const std::string& name, const double* data, const std::vector<hsize_t>& dims) {
+void write(hid_t loc, const std::string& name, const double* data,
+           const std::vector<hsize_t>& dims) {
     write_raw(loc, name, H5T_NATIVE_DOUBLE, data, dims);
 }
 void write(hid_t loc, const std::string& name, const std::int8_t* data,
@@ -225,7 +252,8 @@ Array<std::complex<double>> read_complex(hid_t loc, const std::string& path) {
     for (auto d : a.dims) n *= d;
     a.data.resize(n);
     Id t = complex_type();
-    if (n > 0) must_ok(H5Dread(dset, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()), "read " + path);
+    if (n > 0)
+        must_ok(H5Dread(dset, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()), "read " + path);
     return a;
 }
 
@@ -257,13 +285,16 @@ void write_attr(hid_t obj, const std::string& name, std::int64_t value) {
     must_ok(H5Awrite(attr, H5T_NATIVE_INT64, &value), "write attribute " + name);
 }
 
-bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
+bool has_attr(hid_t obj, const std::string& name) {
+    return H5Aexists(obj, name.c_str()) > 0;
+}
 
 std::string read_attr_string(hid_t obj, const std::string& name) {
     if (!has_attr(obj, name)) throw InputError("missing attribute '" + name + "'");
     Id attr(must(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "open attribute " + name));
     Id type(must(H5Aget_type(attr), "get attribute type"));
-    if (H5Tget_class(type) != H5T_STRING) throw InputError("attribute '" + name + "' is not a string");
+    if (H5Tget_class(type) != H5T_STRING)
+        throw InputError("attribute '" + name + "' is not a string");
     if (H5Tis_variable_str(type) > 0) {
         Id mem(must(H5Tcopy(H5T_C_S1), "copy string type"));
         H5Tset_size(mem, H5T_VARIABLE);
@@ -324,11 +355,14 @@ void check_writable(const fs::path& target, bool overwrite, const std::string& f
     if (target.empty()) throw InputError(flag + ": empty path");
     if (fs::exists(target, ec)) {
         if (!overwrite) throw InputError(flag + ": " + target.string() + " exists (use --force)");
-        if (fs::is_directory(target, ec)) throw InputError(flag + ": " + target.string() + " is a folder");
+        if (fs::is_directory(target, ec))
+            throw InputError(flag + ": " + target.string() + " is a folder");
     }
     fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-    if (!fs::is_directory(dir, ec)) throw InputError(flag + ": folder " + dir.string() + " does not exist");
-    if (access(dir.c_str(), W_OK) != 0) throw InputError(flag + ": folder " + dir.string() + " is not writable");
+    if (!fs::is_directory(dir, ec))
+        throw InputError(flag + ": folder " + dir.string() + " does not exist");
+    if (access(dir.c_str(), W_OK) != 0)
+        throw InputError(flag + ": folder " + dir.string() + " is not writable");
 }
 
 AtomicFile::AtomicFile(fs::path target, bool overwrite, bool copy_existing)
@@ -364,7 +398,9 @@ void AtomicFile::commit() {
     }
     std::error_code ec;
     fs::rename(temp_, target_, ec);
-    if (ec) throw Error("cannot rename " + temp_.string() + " to " + target_.string() + ": " + ec.message());
+    if (ec)
+        throw Error("cannot rename " + temp_.string() + " to " + target_.string() + ": " +
+                    ec.message());
     committed_ = true;
     fs::path dir = target_.parent_path().empty() ? fs::path(".") : target_.parent_path();
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);

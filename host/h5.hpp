@@ -1,6 +1,7 @@
 // Thin RAII layer over the HDF5 C API: owning ids, typed dataset/attribute read and write, and an
 // atomic output file (written under a temporary name, renamed on commit, removed otherwise).
-// HDF5's own error printing is switched off: failures become eirnn::Error / InputError with one line.
+// HDF5's own error printing is switched off: failures become eirnn::Error / InputError with one
+// line.
 #pragma once
 #include <hdf5.h>
 
@@ -12,8 +13,8 @@
 
 namespace eirnn::h5 {
 
-/// Owning HDF5 id of any kind (file, group, dataset, dataspace, attribute, type); closed with H5Oclose
-/// / H5Sclose / ... according to its type.
+/// Owning HDF5 id of any kind (file, group, dataset, dataspace, attribute, type); closed with
+/// H5Oclose / H5Sclose / ... according to its type.
 class Id {
 public:
     Id() = default;
@@ -48,15 +49,20 @@ Id open_group(hid_t loc, const std::string& path);
 /// Creates a group (and missing parents) or opens it when it exists.
 Id require_group(hid_t loc, const std::string& path);
 void remove(hid_t loc, const std::string& path);  // unlink if present
-std::vector<std::string> children(hid_t group);    // names of the links in a group, sorted
+std::vector<std::string> children(hid_t group);   // names of the links in a group, sorted
 
 /// Writes a dataset of the given shape (replacing one of the same name). Row-major data.
 void write(hid_t loc, const std::string& name, const float* data, const std::vector<hsize_t>& dims);
-void write(hid_t loc, const std::string& name, const double* data, const std::vector<hsize_t>& dims);
-void write(hid_t loc, const std::string& name, const std::int8_t* data, const std::vector<hsize_t>& dims);
-void write(hid_t loc, const std::string& name, const std::uint8_t* data, const std::vector<hsize_t>& dims);
-void write(hid_t loc, const std::string& name, const std::int32_t* data, const std::vector<hsize_t>& dims);
-void write(hid_t loc, const std::string& name, const std::uint64_t* data, const std::vector<hsize_t>& dims);
+void write(hid_t loc, const std::string& name, const double* data,
+           const std::vector<hsize_t>& dims);
+void write(hid_t loc, const std::string& name, const std::int8_t* data,
+           const std::vector<hsize_t>& dims);
+void write(hid_t loc, const std::string& name, const std::uint8_t* data,
+           const std::vector<hsize_t>& dims);
+void write(hid_t loc, const std::string& name, const std::int32_t* data,
+           const std::vector<hsize_t>& dims);
+void write(hid_t loc, const std::string& name, const std::uint64_t* data,
+           const std::vector<hsize_t>& dims);
 /// Complex128 as the compound {r, i} h5py and numpy read as complex128.
 void write(hid_t loc, const std::string& name, const std::complex<double>* data,
            const std::vector<hsize_t>& dims);
@@ -83,8 +89,8 @@ double read_attr_double(hid_t obj, const std::string& name);
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name);
 
 /// An output file written under a temporary name beside `target` and renamed over it by commit().
-/// Destroyed uncommitted (an error, Ctrl-C unwinding), it removes the temporary: nothing half-written
-/// is ever left under `target`.
+/// Destroyed uncommitted (an error, Ctrl-C unwinding), it removes the temporary: nothing
+/// half-written is ever left under `target`.
 class AtomicFile {
 public:
     /// Fails with InputError when target exists and !overwrite, or its folder is not writable.
@@ -104,8 +110,8 @@ private:
     bool committed_ = false;
 };
 
-/// Checks that a file can be created at `target` (folder exists and is writable, and target does not
-/// exist unless overwrite), without creating anything. Throws InputError naming `flag`.
+/// Checks that a file can be created at `target` (folder exists and is writable, and target does
+/// not exist unless overwrite), without creating anything. Throws InputError naming `flag`.
 void check_writable(const std::filesystem::path& target, bool overwrite, const std::string& flag);
 
 }  // namespace eirnn::h5

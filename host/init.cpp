@@ -13,9 +13,12 @@ namespace eirnn {
 
 namespace {
 constexpr std::size_t kAlign = 32;  // floats: every tensor starts on a 128-byte boundary
-std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+std::size_t align_up(std::size_t n) {
+    return (n + kAlign - 1) / kAlign * kAlign;
+}
 
-/// Haar-distributed orthogonal N x N (row-major) from a standard normal matrix: QR, Q diag(sign R_ii).
+/// Haar-distributed orthogonal N x N (row-major) from a standard normal matrix: QR, Q diag(sign
+/// R_ii).
 std::vector<double> haar_orthogonal(int N, const Philox& rng) {
     std::vector<double> a(static_cast<std::size_t>(N) * N);
     for (std::size_t i = 0; i < a.size(); ++i) a[i] = rng.normal(i);
@@ -28,13 +31,15 @@ std::vector<double> haar_orthogonal(int N, const Philox& rng) {
         throw Error("orthogonal init: dorgqr failed");
     for (int i = 0; i < N; ++i)
         for (int j = 0; j < N; ++j)
-            if (rdiag[j] < 0) a[static_cast<std::size_t>(i) * N + j] = -a[static_cast<std::size_t>(i) * N + j];
+            if (rdiag[j] < 0)
+                a[static_cast<std::size_t>(i) * N + j] = -a[static_cast<std::size_t>(i) * N + j];
     return a;
 }
 
 void glorot(float* w, std::size_t n, int fan_in, int fan_out, const Philox& rng) {
     double limit = std::sqrt(6.0 / (fan_in + fan_out));
-    for (std::size_t i = 0; i < n; ++i) w[i] = static_cast<float>((2.0 * rng.uniform(i) - 1.0) * limit);
+    for (std::size_t i = 0; i < n; ++i)
+        w[i] = static_cast<float>((2.0 * rng.uniform(i) - 1.0) * limit);
 }
 }  // namespace
 
@@ -112,7 +117,8 @@ void reparam_effective(const Real* v, Real* w, int N, const float* sign, DaleAxi
 
 template void project_dale<float>(float*, int, const float*, DaleAxis, const float*);
 template void project_dale<double>(double*, int, const float*, DaleAxis, const float*);
-template void reparam_effective<float>(const float*, float*, int, const float*, DaleAxis, const float*);
+template void reparam_effective<float>(const float*, float*, int, const float*, DaleAxis,
+                                       const float*);
 template void reparam_effective<double>(const double*, double*, int, const float*, DaleAxis,
                                         const float*);
 
@@ -138,8 +144,10 @@ void init_network(const ModelConfig& m, const ParamLayout& L, std::uint64_t seed
         for (std::size_t i = 0; i < static_cast<std::size_t>(N) * N; ++i) w[i] *= mask[i];
     if (m.project_init && m.dale == DaleMode::Project)
         project_dale(w, N, sign.data(), m.dale_axis, mask);
-    glorot(p + L.w_in, L.size(1), L.I, N, Philox{seed, static_cast<std::uint64_t>(RngStream::kWIn)});
-    glorot(p + L.w_out, L.size(3), N, L.O, Philox{seed, static_cast<std::uint64_t>(RngStream::kWOut)});
+    glorot(p + L.w_in, L.size(1), L.I, N,
+           Philox{seed, static_cast<std::uint64_t>(RngStream::kWIn)});
+    glorot(p + L.w_out, L.size(3), N, L.O,
+           Philox{seed, static_cast<std::uint64_t>(RngStream::kWOut)});
     if (m.project_init && m.nonneg_input)
         for (std::size_t i = 0; i < L.size(1); ++i) p[L.w_in + i] = std::max(p[L.w_in + i], 0.0f);
 }
@@ -175,7 +183,8 @@ void effective_w_rec(const ModelConfig& m, const ParamLayout& L, const float* p,
     if (m.dale == DaleMode::Reparam)
         reparam_effective(p + L.w_rec, w, L.N, sign, m.dale_axis, mask);
     else
-        for (std::size_t ij = 0; ij < NN; ++ij) w[ij] = mask && mask[ij] == 0.0f ? 0.0f : p[L.w_rec + ij];
+        for (std::size_t ij = 0; ij < NN; ++ij)
+            w[ij] = mask && mask[ij] == 0.0f ? 0.0f : p[L.w_rec + ij];
 }
 
 }  // namespace eirnn

@@ -14,11 +14,11 @@ namespace eirnn {
 /// Offsets of one network's tensors inside its slice of length `total` (floats).
 struct ParamLayout {
     int N = 0, I = 0, O = 0;
-    std::size_t w_rec = 0;   // (N,N) [i][j] = j -> i  (in reparam mode: the free V)
-    std::size_t w_in = 0;    // (N,I)
-    std::size_t b = 0;       // (N)
-    std::size_t w_out = 0;   // (O,N)
-    std::size_t b_out = 0;   // (O)
+    std::size_t w_rec = 0;  // (N,N) [i][j] = j -> i  (in reparam mode: the free V)
+    std::size_t w_in = 0;   // (N,I)
+    std::size_t b = 0;      // (N)
+    std::size_t w_out = 0;  // (O,N)
+    std::size_t b_out = 0;  // (O)
     std::size_t total = 0;
 
     static ParamLayout make(int N, int I, int O);
@@ -32,10 +32,10 @@ struct ParamLayout {
 struct GroupParams {
     ParamLayout layout;
     int K = 0;
-    std::vector<float> params;          // (K, layout.total)
-    std::vector<float> sign;            // (N) +1 E, -1 I (the same for every network)
-    std::vector<float> mask;            // (K,N,N) 1/0; empty when there is no mask
-    std::vector<std::uint64_t> seeds;   // (K)
+    std::vector<float> params;         // (K, layout.total)
+    std::vector<float> sign;           // (N) +1 E, -1 I (the same for every network)
+    std::vector<float> mask;           // (K,N,N) 1/0; empty when there is no mask
+    std::vector<std::uint64_t> seeds;  // (K)
 };
 
 /// Sign vector of SPEC §2: first round(f_E N) units +1, the rest -1.
@@ -55,8 +55,8 @@ std::vector<float> make_mask(const ModelConfig& m, std::uint64_t seed);
 /// The whole group: K networks with seeds seed .. seed + K - 1.
 GroupParams init_group(const GroupConfig& c, int I, int O);
 
-/// Dale projection of one N x N matrix in place: entries whose sign disagrees with the sign of their
-/// column (outgoing) or row (incoming) become 0. Also applies the mask when non-null.
+/// Dale projection of one N x N matrix in place: entries whose sign disagrees with the sign of
+/// their column (outgoing) or row (incoming) become 0. Also applies the mask when non-null.
 template <class Real>
 void project_dale(Real* w, int N, const float* sign, DaleAxis axis, const float* mask);
 

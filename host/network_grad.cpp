@@ -23,9 +23,9 @@ void NetworkWorkspace<Real>::resize(const ParamLayout& L, int B, int T, bool rat
 }
 
 template <class Real>
-LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L, int B,
-                            int T, const Real* p, const float* sign, const float* mask, const Real* x,
-                            const Real* y, const Real* loss_mask, const Real* noise,
+LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L,
+                            int B, int T, const Real* p, const float* sign, const float* mask,
+                            const Real* x, const Real* y, const Real* loss_mask, const Real* noise,
                             NetworkWorkspace<Real>& ws, Real* grad) {
     const int N = L.N;
     const std::size_t NN = static_cast<std::size_t>(N) * N;
@@ -56,16 +56,17 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
         grad_h = ws.grad_h.data();
     }
     std::fill(grad, grad + L.total, Real(0));
-    cpu::rnn_backward(d, ws.w_eff.data(), p + L.w_out, x, ws.h.data(), ws.th.data(), ws.grad_y.data(),
-                      grad_h, alpha, ws.dh.data(), grad + L.w_rec, grad + L.w_in, grad + L.b,
-                      grad + L.w_out, grad + L.b_out);
+    cpu::rnn_backward(d, ws.w_eff.data(), p + L.w_out, x, ws.h.data(), ws.th.data(),
+                      ws.grad_y.data(), grad_h, alpha, ws.dh.data(), grad + L.w_rec, grad + L.w_in,
+                      grad + L.b, grad + L.w_out, grad + L.b_out);
     Real* gw = grad + L.w_rec;
     if (mc.dale == DaleMode::Reparam) {
         for (int i = 0; i < N; ++i)
             for (int j = 0; j < N; ++j) {
                 std::size_t ij = static_cast<std::size_t>(i) * N + j;
                 Real s = sign[outgoing ? j : i];
-                gw[ij] = reparam_grad_element(gw[ij], p[L.w_rec + ij], s, Real(mask ? mask[ij] : 1.0f));
+                gw[ij] =
+                    reparam_grad_element(gw[ij], p[L.w_rec + ij], s, Real(mask ? mask[ij] : 1.0f));
             }
     } else if (mask) {
         for (std::size_t ij = 0; ij < NN; ++ij)
@@ -87,7 +88,8 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
 }
 
 void gradient_norms(const ParamLayout& L, const float* grad, double* sq) {
-    for (int t = 0; t < ParamLayout::kTensors; ++t) sq[t] = cpu::sum_squares(grad + L.offset(t), L.size(t));
+    for (int t = 0; t < ParamLayout::kTensors; ++t)
+        sq[t] = cpu::sum_squares(grad + L.offset(t), L.size(t));
 }
 
 void apply_update(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L, float* p,
@@ -123,13 +125,15 @@ void apply_update(const ModelConfig& mc, const TrainConfig& tc, const ParamLayou
 
 template struct NetworkWorkspace<float>;
 template struct NetworkWorkspace<double>;
-template LossParts network_loss_grad<float>(const ModelConfig&, const TrainConfig&, const ParamLayout&,
-                                            int, int, const float*, const float*, const float*,
+template LossParts network_loss_grad<float>(const ModelConfig&, const TrainConfig&,
+                                            const ParamLayout&, int, int, const float*,
                                             const float*, const float*, const float*, const float*,
-                                            NetworkWorkspace<float>&, float*);
-template LossParts network_loss_grad<double>(const ModelConfig&, const TrainConfig&, const ParamLayout&,
-                                             int, int, const double*, const float*, const float*,
+                                            const float*, const float*, NetworkWorkspace<float>&,
+                                            float*);
+template LossParts network_loss_grad<double>(const ModelConfig&, const TrainConfig&,
+                                             const ParamLayout&, int, int, const double*,
+                                             const float*, const float*, const double*,
                                              const double*, const double*, const double*,
-                                             const double*, NetworkWorkspace<double>&, double*);
+                                             NetworkWorkspace<double>&, double*);
 
 }  // namespace eirnn

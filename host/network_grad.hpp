@@ -1,6 +1,6 @@
 // Loss and gradient of one network on one time-major batch, with everything the model adds around
-// the kernels: the effective recurrent matrix (mask ⊙ W, or mask ⊙ |V| s), noise, L2 penalties and the
-// chain rule back to the trained parameters. Real = float (the CPU backend) or double (tests).
+// the kernels: the effective recurrent matrix (mask ⊙ W, or mask ⊙ |V| s), noise, L2 penalties and
+// the chain rule back to the trained parameters. Real = float (the CPU backend) or double (tests).
 #pragma once
 #include <vector>
 
@@ -25,17 +25,17 @@ struct LossParts {
 /// noise (T,B,N) scaled, or null; loss_mask entries weight the MSE. grad (layout.total) receives
 /// d total / d p (w.r.t. V in reparam mode; masked entries 0). Returns the loss parts.
 template <class Real>
-LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L, int B,
-                            int T, const Real* p, const float* sign, const float* mask, const Real* x,
-                            const Real* y, const Real* loss_mask, const Real* noise,
+LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L,
+                            int B, int T, const Real* p, const float* sign, const float* mask,
+                            const Real* x, const Real* y, const Real* loss_mask, const Real* noise,
                             NetworkWorkspace<Real>& ws, Real* grad);
 
 /// Squared L2 norm of each of the five gradient tensors of one network (ParamLayout order).
 void gradient_norms(const ParamLayout& L, const float* grad, double* sq);
 
 /// The optimizer step of one network after its gradient (SPEC §5): clipping (global over the five
-/// tensors or per tensor, from the squared norms sq), Keras-2 Adam for update number k_done + 1 with
-/// the learning rate times lr_scale, then Dale projection, mask and input non-negativity.
+/// tensors or per tensor, from the squared norms sq), Keras-2 Adam for update number k_done + 1
+/// with the learning rate times lr_scale, then Dale projection, mask and input non-negativity.
 void apply_update(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L, float* p,
                   float* m, float* v, const float* grad, const double* sq, long k_done,
                   float lr_scale, const float* sign, const float* mask);

@@ -10,7 +10,9 @@ namespace eirnn {
 
 ProgressBar::ProgressBar(std::function<double()> fraction, std::function<std::string()> line,
                          bool enabled)
-    : fraction_(std::move(fraction)), line_(std::move(line)), enabled_(enabled && stderr_is_tty()),
+    : fraction_(std::move(fraction)),
+      line_(std::move(line)),
+      enabled_(enabled && stderr_is_tty()),
       start_(std::chrono::steady_clock::now()) {
     if (!enabled_) return;
     thread_ = std::thread([this] {
@@ -30,7 +32,9 @@ ProgressBar::~ProgressBar() {
     std::fflush(stderr);
 }
 
-bool ProgressBar::stderr_is_tty() { return isatty(STDERR_FILENO) != 0; }
+bool ProgressBar::stderr_is_tty() {
+    return isatty(STDERR_FILENO) != 0;
+}
 
 std::string ProgressBar::format_duration(double s) {
     if (!std::isfinite(s) || s < 0) return "--";

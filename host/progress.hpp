@@ -1,6 +1,6 @@
-// A one-line progress bar on stderr (epoch, networks active, mean/min loss, percentage, ETA), redrawn
-// by a background thread from the backend's atomic counters. Silent when stderr is not a terminal or
-// when disabled (--quiet). Written by hand: a single status line needs no library.
+// A one-line progress bar on stderr (epoch, networks active, mean/min loss, percentage, ETA),
+// redrawn by a background thread from the backend's atomic counters. Silent when stderr is not a
+// terminal or when disabled (--quiet). Written by hand: a single status line needs no library.
 #pragma once
 #include <atomic>
 #include <chrono>

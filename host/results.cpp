@@ -21,8 +21,8 @@ void write_root_attrs(hid_t file) {
     h5::write_attr(file, "eirnn_version", std::string(EIRNN_VERSION));
 }
 
-void write_group(hid_t file, const std::string& id, const GroupResult& r, const nlohmann::json* cell,
-                 int threads) {
+void write_group(hid_t file, const std::string& id, const GroupResult& r,
+                 const nlohmann::json* cell, int threads) {
     const std::string path = "groups/" + id;
     h5::remove(file, path);
     h5::Id grp = h5::require_group(file, path);
@@ -42,7 +42,8 @@ void write_group(hid_t file, const std::string& id, const GroupResult& r, const 
     auto tensor = [&](int t) {
         std::vector<float> out(K * L.size(t));
         for (std::size_t k = 0; k < K; ++k)
-            std::copy(g.params.begin() + k * P + L.offset(t), g.params.begin() + k * P + L.offset(t) + L.size(t),
+            std::copy(g.params.begin() + k * P + L.offset(t),
+                      g.params.begin() + k * P + L.offset(t) + L.size(t),
                       out.begin() + k * L.size(t));
         return out;
     };

@@ -19,8 +19,8 @@ void write_root_attrs(hid_t file);
 
 /// Writes one trained group under /groups/<id> (replacing it), with spectra and metrics when
 /// r.cfg.spectra. cell: the sweep axes' values, or null.
-void write_group(hid_t file, const std::string& id, const GroupResult& r, const nlohmann::json* cell,
-                 int threads);
+void write_group(hid_t file, const std::string& id, const GroupResult& r,
+                 const nlohmann::json* cell, int threads);
 
 /// A whole results file with one group, written atomically (temporary file, then rename).
 void write_results_file(const std::filesystem::path& path, bool overwrite, const GroupResult& r,

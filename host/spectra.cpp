@@ -50,7 +50,9 @@ bool all_finite(const Real* w, std::size_t n) {
     return true;
 }
 
-int lapack_lwork(double query) { return std::max(1, static_cast<int>(query)); }
+int lapack_lwork(double query) {
+    return std::max(1, static_cast<int>(query));
+}
 
 /// Reusable LAPACK workspaces for N x N matrices (one per thread).
 class Workspace {

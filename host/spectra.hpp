@@ -1,6 +1,7 @@
 // Eigenvalue spectra and the study's metrics (SPEC §6) for many recurrent matrices at once.
-// Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over matrices.
-// Matrices are float32 or float64 (K,N,N) row-major with W[i][j] = weight from unit j to unit i.
+// Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over
+// matrices. Matrices are float32 or float64 (K,N,N) row-major with W[i][j] = weight from unit j to
+// unit i.
 #pragma once
 #include <complex>
 #include <cstdint>
@@ -16,37 +17,38 @@ using cplx = std::complex<double>;
 /// then larger imaginary part first). Throws Error if dgeev fails to converge.
 std::vector<cplx> eigenvalues(const double* w, int N);
 
-/// Eigenvalues of K matrices (K,N,N) into out (K,N), each row sorted as above. threads 0 = all cores.
+/// Eigenvalues of K matrices (K,N,N) into out (K,N), each row sorted as above. threads 0 = all
+/// cores.
 void eigenvalues_batched(const float* w, int K, int N, cplx* out, int threads = 0);
 void eigenvalues_batched(const double* w, int K, int N, cplx* out, int threads = 0);
 
 /// The metrics of SPEC §6 for one matrix and its sorted spectrum.
 struct SpectralMetrics {
-    double rho = 0;           // max |lambda|
-    double r_outer = 0;       // |lambda| of the (outliers+1)-th largest modulus
-    double r_inner = 0;       // min |lambda|
-    double r_inner_p2 = 0;    // 2nd percentile of |lambda| (robust inner radius)
-    double ring_ratio = 0;    // r_inner / r_outer (0 when r_outer = 0)
-    double dom_re = 0;        // lambda_dom: the eigenvalue with the largest real part
+    double rho = 0;         // max |lambda|
+    double r_outer = 0;     // |lambda| of the (outliers+1)-th largest modulus
+    double r_inner = 0;     // min |lambda|
+    double r_inner_p2 = 0;  // 2nd percentile of |lambda| (robust inner radius)
+    double ring_ratio = 0;  // r_inner / r_outer (0 when r_outer = 0)
+    double dom_re = 0;      // lambda_dom: the eigenvalue with the largest real part
     double dom_im = 0;
-    double freq_arg = 0;      // |arg lambda_dom| / (2 pi dt), Hz with dt = 1 ms
-    double freq_study = 0;    // |Im lambda_dom| / (2 pi Re lambda_dom) (study's form)
-    double henrici = 0;       // sqrt(max(0, ||W||_F^2 - sum |lambda|^2)) / ||W||_F
-    double lam_sym_max = 0;   // largest eigenvalue of (W + W^T)/2
+    double freq_arg = 0;        // |arg lambda_dom| / (2 pi dt), Hz with dt = 1 ms
+    double freq_study = 0;      // |Im lambda_dom| / (2 pi Re lambda_dom) (study's form)
+    double henrici = 0;         // sqrt(max(0, ||W||_F^2 - sum |lambda|^2)) / ||W||_F
+    double lam_sym_max = 0;     // largest eigenvalue of (W + W^T)/2
     double n_outside_unit = 0;  // count of |lambda| > 1
     double n_re_gt1 = 0;        // count of Re lambda > 1
-    double sv_max = 0;        // largest singular value
-    double sv_min = 0;        // smallest singular value
-    double sv_spread = 0;     // sv_max / sv_min (inf when sv_min = 0)
+    double sv_max = 0;          // largest singular value
+    double sv_min = 0;          // smallest singular value
+    double sv_spread = 0;       // sv_max / sv_min (inf when sv_min = 0)
 };
 
 /// Per-population weight statistics of W_rec: populations by (source, target), E = sign +1.
 /// ee = E->E (columns E, rows E), ei = E->I (columns E, rows I), ie = I->E, ii = I->I.
 /// For an empty block (no E or no I units) all three numbers are NaN.
 struct WeightStats {
-    double mean[4] = {};      // order ee, ei, ie, ii
+    double mean[4] = {};  // order ee, ei, ie, ii
     double std[4] = {};
-    double zero_frac[4] = {}; // fraction of entries exactly 0
+    double zero_frac[4] = {};  // fraction of entries exactly 0
 };
 
 /// Metrics of one matrix (N x N, double) with its spectrum sorted as by eigenvalues().

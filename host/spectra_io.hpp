@@ -1,5 +1,5 @@
-// Spectra and metrics of a results-file group (docs/FORMAT.md): eig_initial / eig_projected / eig and
-// the metrics_initial / metrics_projected / metrics tables, computed and written in one call.
+// Spectra and metrics of a results-file group (docs/FORMAT.md): eig_initial / eig_projected / eig
+// and the metrics_initial / metrics_projected / metrics tables, computed and written in one call.
 #pragma once
 #include <hdf5.h>
 

@@ -49,7 +49,8 @@ std::vector<float> trial_of(const std::vector<float>& tm, int r, int T, int B, i
     std::vector<float> v(static_cast<std::size_t>(T) * O);
     for (int t = 0; t < T; ++t)
         for (int o = 0; o < O; ++o)
-            v[static_cast<std::size_t>(t) * O + o] = tm[(static_cast<std::size_t>(t) * B + r) * O + o];
+            v[static_cast<std::size_t>(t) * O + o] =
+                tm[(static_cast<std::size_t>(t) * B + r) * O + o];
     return v;
 }
 
@@ -91,9 +92,9 @@ Evaluation evaluate(const GroupConfig& cfg, const GroupParams& g, const Dataset&
 #pragma omp for schedule(dynamic, 1)
         for (int k = 0; k < g.K; ++k) {
             forward_network(cfg, g, k, d, f);
-            ev.loss[k] = cpu::masked_mse(RnnDims{d.n, g.layout.N, g.layout.I, g.layout.O, d.T},
-                                         f.out.data(), f.y.data(), f.mask.data(),
-                                         static_cast<float*>(nullptr));
+            ev.loss[k] =
+                cpu::masked_mse(RnnDims{d.n, g.layout.N, g.layout.I, g.layout.O, d.T}, f.out.data(),
+                                f.y.data(), f.mask.data(), static_cast<float*>(nullptr));
             if (task_is_binary(cfg.task.kind)) {
                 int correct = 0;
                 for (int r = 0; r < d.n; ++r) {
@@ -143,11 +144,13 @@ GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress*
     for (int k = 0; k < g.K; ++k)
         if (r.st.diverged[k]) r.test_loss[k] = std::numeric_limits<float>::quiet_NaN();
 
-    // Example activity: the first network with the best accuracy (lowest test loss when no accuracy).
+    // Example activity: the first network with the best accuracy (lowest test loss when no
+    // accuracy).
     int best = 0;
     for (int k = 1; k < g.K; ++k) {
         float a = r.accuracy[k], ab = r.accuracy[best];
-        bool better = std::isfinite(a) && std::isfinite(ab) ? a > ab : r.test_loss[k] < r.test_loss[best];
+        bool better =
+            std::isfinite(a) && std::isfinite(ab) ? a > ab : r.test_loss[k] < r.test_loss[best];
         if (!std::isfinite(r.test_loss[best]) && std::isfinite(r.test_loss[k])) better = true;
         if (better) best = k;
     }
@@ -157,7 +160,8 @@ GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress*
     r.ex_type.assign(r.S, 0);
     r.ex_delay.assign(r.S, 0);
     for (int s = 0; s < r.S && s < static_cast<int>(ex.type.size()); ++s) r.ex_type[s] = ex.type[s];
-    for (int s = 0; s < r.S && s < static_cast<int>(ex.delay.size()); ++s) r.ex_delay[s] = ex.delay[s];
+    for (int s = 0; s < r.S && s < static_cast<int>(ex.delay.size()); ++s)
+        r.ex_delay[s] = ex.delay[s];
     Forward f;
     forward_network(cfg, g, best, ex, f);
     const int T = ex.T, S = r.S, N = g.layout.N, I = r.I, O = r.O;
@@ -167,7 +171,8 @@ GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress*
     r.ex_h.resize(static_cast<std::size_t>(S) * T * N);
     for (int s = 0; s < S; ++s)
         for (int t = 0; t < T; ++t) {
-            std::size_t st = static_cast<std::size_t>(s) * T + t, tm = static_cast<std::size_t>(t) * S + s;
+            std::size_t st = static_cast<std::size_t>(s) * T + t,
+                        tm = static_cast<std::size_t>(t) * S + s;
             for (int i = 0; i < I; ++i) r.ex_x[st * I + i] = f.x[tm * I + i];
             for (int o = 0; o < O; ++o) {
                 r.ex_y[st * O + o] = f.y[tm * O + o];

@@ -1,5 +1,6 @@
-// Trains one group end to end: dataset from the data seed, initial weights from each network's seed,
-// the backend's training, evaluation on the held-out trials, and example activity for figures.
+// Trains one group end to end: dataset from the data seed, initial weights from each network's
+// seed, the backend's training, evaluation on the held-out trials, and example activity for
+// figures.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -1,6 +1,7 @@
-// Counter-based random numbers (Random123 Philox4x32-10), stateless: the value at (seed, stream, index)
-// is a pure function, so every backend and every thread draws identical numbers in any order.
-// Usable on host and device. Key = seed (64 bit); counter = (index lo, index hi, stream lo, stream hi).
+// Counter-based random numbers (Random123 Philox4x32-10), stateless: the value at (seed, stream,
+// index) is a pure function, so every backend and every thread draws identical numbers in any
+// order. Usable on host and device. Key = seed (64 bit); counter = (index lo, index hi, stream lo,
+// stream hi).
 #pragma once
 #include <Random123/philox.h>
 #include <cmath>
@@ -29,10 +30,9 @@ struct Philox {
     /// Four 32-bit words for counter `index`.
     EIRNN_HD r123::Philox4x32::ctr_type bits(std::uint64_t index) const {
         r123::Philox4x32 gen;
-        r123::Philox4x32::ctr_type c = {{static_cast<std::uint32_t>(index),
-                                         static_cast<std::uint32_t>(index >> 32),
-                                         static_cast<std::uint32_t>(stream),
-                                         static_cast<std::uint32_t>(stream >> 32)}};
+        r123::Philox4x32::ctr_type c = {
+            {static_cast<std::uint32_t>(index), static_cast<std::uint32_t>(index >> 32),
+             static_cast<std::uint32_t>(stream), static_cast<std::uint32_t>(stream >> 32)}};
         r123::Philox4x32::key_type k = {
             {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
         return gen(c, k);

@@ -40,9 +40,13 @@ constexpr std::array<std::pair<std::string_view, TaskKind>, 7> kNames = {{
     {"context_dm", TaskKind::ContextDm},
 }};
 
-std::uint64_t counter(std::uint64_t trial, std::uint64_t field) { return (trial << 32) | field; }
+std::uint64_t counter(std::uint64_t trial, std::uint64_t field) {
+    return (trial << 32) | field;
+}
 
-[[noreturn]] void fail(const std::string& what) { throw InputError("task: " + what); }
+[[noreturn]] void fail(const std::string& what) {
+    throw InputError("task: " + what);
+}
 
 void require_positive(int v, const char* name) {
     if (v <= 0) fail(std::string(name) + " must be > 0 (got " + std::to_string(v) + ")");

@@ -25,8 +25,8 @@ struct TaskParams {
     int out_gap = 140;
     float stim_noise = 0.0f;  // std of Gaussian noise added to every input sample (all tasks)
     // Flip-flop (Jarne & Laje): inputs S and R, ff_pulses pulses of ff_pulse steps, one every
-    // ff_spacing steps (first at ff_first), each S or R at random; output switches ff_lag steps after
-    // a pulse starts and holds; initial output 0; trial length ff_length.
+    // ff_spacing steps (first at ff_first), each S or R at random; output switches ff_lag steps
+    // after a pulse starts and holds; initial output 0; trial length ff_length.
     int ff_pulse = 20;
     int ff_pulses = 8;
     int ff_spacing = 120;
@@ -35,8 +35,8 @@ struct TaskParams {
     int ff_lag = 20;
     // Perceptual decision (perceptual_dm): evidence of sign ±1 with mean |dm_coherence| and noise
     // dm_noise on one input for dm_stim steps after dm_fixation; report the sign (as 0/1) after
-    // dm_delay steps, for dm_response steps. context_dm: two such channels, a context cue (inputs 3,4)
-    // picks which one to report.
+    // dm_delay steps, for dm_response steps. context_dm: two such channels, a context cue (inputs
+    // 3,4) picks which one to report.
     int dm_fixation = 50;
     int dm_stim = 200;
     int dm_delay = 50;
@@ -47,15 +47,15 @@ struct TaskParams {
 
 /// A set of trials. Trial r occupies x[r*T*I ...], y[r*T*O ...], mask[r*T*O ...].
 struct Dataset {
-    int n = 0;  // trials
-    int T = 0;  // steps per trial
-    int I = 0;  // inputs
-    int O = 0;  // outputs
-    std::vector<float> x;      // (n,T,I)
-    std::vector<float> y;      // (n,T,O)
-    std::vector<float> mask;   // (n,T,O)
-    std::vector<int> type;     // (n) trial type (binary tasks: k in 0..3, A = k % 2, B = k / 2)
-    std::vector<int> delay;    // (n) variable delay d (binary tasks), 0 where not used
+    int n = 0;                // trials
+    int T = 0;                // steps per trial
+    int I = 0;                // inputs
+    int O = 0;                // outputs
+    std::vector<float> x;     // (n,T,I)
+    std::vector<float> y;     // (n,T,O)
+    std::vector<float> mask;  // (n,T,O)
+    std::vector<int> type;    // (n) trial type (binary tasks: k in 0..3, A = k % 2, B = k / 2)
+    std::vector<int> delay;   // (n) variable delay d (binary tasks), 0 where not used
 };
 
 /// Number of inputs / outputs / steps of a task.

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <array>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 
@@ -97,31 +97,52 @@ TEST_F(CliTest, HelpOnEverySubcommand) {
         EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
     }
     Outcome r = eirnn("train --help");
-    for (const char* flag : {"--task", "--units", "--e-frac", "--init", "--dale", "--dale-axis",
-                             "--networks", "--seed", "--data-seed", "--epochs", "--trials", "--batch",
-                             "--lr", "--alpha", "--threads", "--backend", "--out", "--force"})
+    for (const char* flag :
+         {"--task", "--units", "--e-frac", "--init", "--dale", "--dale-axis", "--networks",
+          "--seed", "--data-seed", "--epochs", "--trials", "--batch", "--lr", "--alpha",
+          "--threads", "--backend", "--out", "--force"})
         EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
 }
 
 TEST_F(CliTest, BadInputsExitTwoWithOneLineAndNoFile) {
     const char* bad[] = {
-        "--task nand",        "--init uniform",     "--dale soft",        "--dale-axis sideways",
-        "--units 1",          "--units 8193",       "--e-frac 0",         "--e-frac 1",
-        "--e-frac 1.5",       "--units 4 --e-frac 0.05", "--units 4 --e-frac 0.95",
-        "--lr 0",             "--lr -1",            "--epochs 0",         "--trials 0",
-        "--batch 0",          "--batch 100000",     "--lr nan",           "--alpha nan",
-        "--e-frac nan",       "--p-connect 0",      "--backend tpu",      "--alpha 1.5",
-        "--units abc",        "--no-such-flag",
+        "--task nand",
+        "--init uniform",
+        "--dale soft",
+        "--dale-axis sideways",
+        "--units 1",
+        "--units 8193",
+        "--e-frac 0",
+        "--e-frac 1",
+        "--e-frac 1.5",
+        "--units 4 --e-frac 0.05",
+        "--units 4 --e-frac 0.95",
+        "--lr 0",
+        "--lr -1",
+        "--epochs 0",
+        "--trials 0",
+        "--batch 0",
+        "--batch 100000",
+        "--lr nan",
+        "--alpha nan",
+        "--e-frac nan",
+        "--p-connect 0",
+        "--backend tpu",
+        "--alpha 1.5",
+        "--units abc",
+        "--no-such-flag",
     };
     for (const char* b : bad) {
         Outcome r = eirnn(std::string("train --units 8 --networks 1 --trials 80 --test-trials 16 "
-                                  "--batch 16 --epochs 1 --quiet ") + b + " --out " + out());
+                                      "--batch 16 --epochs 1 --quiet ") +
+                          b + " --out " + out());
         EXPECT_EQ(r.status, 2) << b << ": " << r.err;
         EXPECT_EQ(lines(r.err), 1) << b << ": " << r.err;
         EXPECT_TRUE(empty_dir()) << b;
     }
     // Unwritable output: a folder that does not exist.
-    Outcome r = eirnn(std::string("train") + kTiny + " --out " + (dir_ / "missing" / "r.h5").string());
+    Outcome r =
+        eirnn(std::string("train") + kTiny + " --out " + (dir_ / "missing" / "r.h5").string());
     EXPECT_EQ(r.status, 2);
     EXPECT_EQ(lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;

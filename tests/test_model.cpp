@@ -1,5 +1,6 @@
-// Model tests: initialisation statistics, Dale projection, and the gradient of every parameter tensor
-// against central finite differences in double precision (every Dale mode, alpha < 1 and = 1, mask).
+// Model tests: initialisation statistics, Dale projection, and the gradient of every parameter
+// tensor against central finite differences in double precision (every Dale mode, alpha < 1 and =
+// 1, mask).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -83,7 +84,8 @@ void check_gradients(const GradCase& gc) {
             gmax = std::max(gmax, std::abs(grad[o]));
         }
         ASSERT_GT(gmax, 0.0) << names[t];
-        EXPECT_LE(err / gmax, 1e-6) << names[t] << " dale=" << name(gc.dale) << " alpha=" << gc.alpha;
+        EXPECT_LE(err / gmax, 1e-6)
+            << names[t] << " dale=" << name(gc.dale) << " alpha=" << gc.alpha;
     }
     if (mk) {
         for (int ij = 0; ij < N * N; ++ij) {

@@ -100,7 +100,8 @@ TEST(TrainConstraints, ReparamAlwaysSigned) {
     const int N = c.model.units;
     for (int k = 0; k < c.networks; ++k)
         for (int i = 0; i < N; ++i)
-            for (int j = 0; j < N; ++j) EXPECT_GE(r.st.params.sign[j] * w[(k * N + i) * N + j], 0.0f);
+            for (int j = 0; j < N; ++j)
+                EXPECT_GE(r.st.params.sign[j] * w[(k * N + i) * N + j], 0.0f);
 }
 
 TEST(TrainConstraints, IncomingAxisSignsRows) {
@@ -154,9 +155,10 @@ TEST(TrainDivergence, OneDivergingNetworkLeavesOthersIdentical) {
 
 TEST(TrainLearning, AndUnconstrainedN50Learns) {
     // AND with the study's timing (T = 290), 2,000 trials, 10 epochs, 4 unconstrained orthogonal
-    // networks with gain 1.3, batch 8 and lr 5e-4: every network must reach >= 0.9 held-out accuracy.
-    // Measured: 8 of 8 seeds learned (100% accuracy) by their 3rd-4th epoch with these settings,
-    // whereas lr >= 2e-3, or gain 1 with batch 64, left most networks on the "always 0" plateau.
+    // networks with gain 1.3, batch 8 and lr 5e-4: every network must reach >= 0.9 held-out
+    // accuracy. Measured: 8 of 8 seeds learned (100% accuracy) by their 3rd-4th epoch with these
+    // settings, whereas lr >= 2e-3, or gain 1 with batch 64, left most networks on the "always 0"
+    // plateau.
     GroupConfig c;
     c.model.units = 50;
     c.model.dale = DaleMode::None;

@@ -7,8 +7,9 @@
 #include "host/error.hpp"
 
 int main(int argc, char** argv) {
-    CLI::App app{"eirnn: train many excitatory/inhibitory recurrent networks at once and analyse the "
-                 "eigenvalue spectra of every one of them."};
+    CLI::App app{
+        "eirnn: train many excitatory/inhibitory recurrent networks at once and analyse the "
+        "eigenvalue spectra of every one of them."};
     app.set_version_flag("--version", std::string(EIRNN_VERSION));
     app.require_subcommand(1);
     eirnn::cli::add_train_command(app);

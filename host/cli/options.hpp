@@ -15,9 +15,9 @@ struct GroupOptions {
     std::string clip = "global", backend = "auto";
     bool free_input = false, no_autapses = false;
 
-    void add_task(CLI::App* app);       // --task and its timing flags
-    void add_model(CLI::App* app);      // model and initialisation
-    void add_training(CLI::App* app);   // training protocol, seeds, networks, threads, backend
+    void add_task(CLI::App* app);      // --task and its timing flags
+    void add_model(CLI::App* app);     // model and initialisation
+    void add_training(CLI::App* app);  // training protocol, seeds, networks, threads, backend
     /// Parses the enum strings into cfg and validates it; InputError naming the flag.
     const GroupConfig& resolve();
 };

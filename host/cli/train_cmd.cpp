@@ -34,14 +34,15 @@ void print_summary(const GroupResult& r, const std::filesystem::path& out) {
     for (int k = 0; k < r.cfg.networks; ++k) {
         int er = r.st.epochs_run[k];
         float last = er > 0 ? r.st.loss[static_cast<std::size_t>(k) * E + er - 1] : NAN;
-        std::printf("net %3d  seed %-6llu  loss %.3e  test %.3e  acc %5.3f  epochs %3d  updates %6d  "
-                    "r_outer %.4f%s\n",
-                    k, static_cast<unsigned long long>(r.st.params.seeds[k]), last, r.test_loss[k],
-                    r.accuracy[k], er, r.st.updates[k], r_outer[k],
-                    r.st.diverged[k] ? "  DIVERGED" : (r.st.stopped[k] ? "  early-stopped" : ""));
+        std::printf(
+            "net %3d  seed %-6llu  loss %.3e  test %.3e  acc %5.3f  epochs %3d  updates %6d  "
+            "r_outer %.4f%s\n",
+            k, static_cast<unsigned long long>(r.st.params.seeds[k]), last, r.test_loss[k],
+            r.accuracy[k], er, r.st.updates[k], r_outer[k],
+            r.st.diverged[k] ? "  DIVERGED" : (r.st.stopped[k] ? "  early-stopped" : ""));
     }
-    std::printf("%d networks, %s backend, %.1f s training -> %s\n", r.cfg.networks, r.backend.c_str(),
-                r.train_seconds, out.c_str());
+    std::printf("%d networks, %s backend, %.1f s training -> %s\n", r.cfg.networks,
+                r.backend.c_str(), r.train_seconds, out.c_str());
 }
 
 void run(TrainArgs& a) {
@@ -60,7 +61,8 @@ void run(TrainArgs& a) {
             },
             [&] {
                 char buf[160];
-                std::snprintf(buf, sizeof buf, "epoch %d/%d | %d/%d nets training | loss mean %.3e min %.3e",
+                std::snprintf(buf, sizeof buf,
+                              "epoch %d/%d | %d/%d nets training | loss mean %.3e min %.3e",
                               progress.epoch.load(), cfg.train.epochs, progress.active.load(),
                               cfg.networks, progress.mean_loss.load(), progress.min_loss.load());
                 return std::string(buf);
@@ -80,8 +82,9 @@ void run(TrainArgs& a) {
 void add_train_command(CLI::App& app) {
     auto args = std::make_shared<TrainArgs>();
     CLI::App* sub = app.add_subcommand(
-        "train", "Train a group of K networks of equal shape (one batch over all cores or one GPU) and "
-                 "write weights, losses, accuracies, spectra and metrics to an HDF5 results file.");
+        "train",
+        "Train a group of K networks of equal shape (one batch over all cores or one GPU) and "
+        "write weights, losses, accuracies, spectra and metrics to an HDF5 results file.");
     args->g.add_task(sub);
     args->g.add_model(sub);
     args->g.add_training(sub);
@@ -89,7 +92,8 @@ void add_train_command(CLI::App& app) {
     sub->add_flag("--force", args->force, "overwrite an existing --out");
     sub->add_flag("--quiet,-q", args->quiet, "no progress bar");
     sub->add_flag("--no-spectra", args->no_spectra, "skip eigenvalues and metrics");
-    sub->add_option("--outliers", args->g.cfg.outliers, "k of r_outer: dominant eigenvalues excluded")
+    sub->add_option("--outliers", args->g.cfg.outliers,
+                    "k of r_outer: dominant eigenvalues excluded")
         ->capture_default_str();
     sub->callback([args] { run(*args); });
 }

@@ -1,5 +1,5 @@
-// Row-major GEMM for float and double over CBLAS (OpenBLAS), so templated kernels can call one name.
-// gemm_strided sends float to the hand-written kernels of gemm_small.hpp instead.
+// Row-major GEMM for float and double over CBLAS (OpenBLAS), so templated kernels can call one
+// name. gemm_strided sends float to the hand-written kernels of gemm_small.hpp instead.
 #pragma once
 #include <cblas.h>
 
@@ -12,14 +12,14 @@ namespace eirnn::cpu {
 /// C (M,N) = alpha op(A) op(B) + beta C, row-major; ta/tb: transpose A/B.
 inline void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
                  const float* B, int ldb, float beta, float* C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 inline void gemm(bool ta, bool tb, int M, int N, int K, double alpha, const double* A, int lda,
                  const double* B, int ldb, double beta, double* C, int ldc) {
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N,
+                K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /// C (M,N) = (accumulate ? C : 0) + A·B with A(m,k) = a[m*sam + k*sak], B and C row-major.

@@ -1,5 +1,6 @@
-// CPU update of one network's parameter slice (ParamLayout): clipping, Keras-2 Adam, Dale projection,
-// mask, input non-negativity. The element math is in kernels/optimizer_args.hpp (shared with CUDA).
+// CPU update of one network's parameter slice (ParamLayout): clipping, Keras-2 Adam, Dale
+// projection, mask, input non-negativity. The element math is in kernels/optimizer_args.hpp (shared
+// with CUDA).
 #pragma once
 #include <cstddef>
 
@@ -11,10 +12,10 @@ namespace eirnn::cpu {
 struct ConstraintArgs {
     int N = 0;
     std::size_t w_rec = 0, w_in = 0, n_in = 0;  // offsets in the slice, size of W_in
-    const float* sign = nullptr;  // (N)
-    const float* mask = nullptr;  // (N,N) or null
-    bool project = false;         // Dale projection of W_rec
-    bool incoming = false;        // sign rows instead of columns
+    const float* sign = nullptr;                // (N)
+    const float* mask = nullptr;                // (N,N) or null
+    bool project = false;                       // Dale projection of W_rec
+    bool incoming = false;                      // sign rows instead of columns
     bool nonneg_input = false;
 };
 

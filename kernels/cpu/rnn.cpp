@@ -1,7 +1,7 @@
-// CPU forward / loss / BPTT backward of one network on one batch (see rnn.hpp). FLOPs per trial-step:
-// 2N^2 forward (one GEMM per step), 2N^2 for the delta recurrence (one GEMM per step) and 2N^2 for
-// the weight gradient (one GEMM over all T*B rows after the sweep). The products go through
-// gemm_strided (blas.hpp): hand-written kernels for float, cblas_dgemm for double.
+// CPU forward / loss / BPTT backward of one network on one batch (see rnn.hpp). FLOPs per
+// trial-step: 2N^2 forward (one GEMM per step), 2N^2 for the delta recurrence (one GEMM per step)
+// and 2N^2 for the weight gradient (one GEMM over all T*B rows after the sweep). The products go
+// through gemm_strided (blas.hpp): hand-written kernels for float, cblas_dgemm for double.
 #include "kernels/cpu/rnn.hpp"
 
 #include <algorithm>
@@ -50,7 +50,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
         if (alpha == Real(1) && !nt) {
             std::copy(a, a + BN, hn);
         } else {
-            for (long r = 0; r < BN; ++r) hn[r] = keep * hp[r] + alpha * a[r] + (nt ? nt[r] : Real(0));
+            for (long r = 0; r < BN; ++r)
+                hn[r] = keep * hp[r] + alpha * a[r] + (nt ? nt[r] : Real(0));
         }
         // y_t = W_out h_t + b_out while h_t is still in cache.
         Real* yt = y + static_cast<long>(t) * B * O;
@@ -61,7 +62,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
 }
 
 template <class Real>
-Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask, Real* grad_y) {
+Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask,
+                Real* grad_y) {
     const long n = static_cast<long>(d.T) * d.B * d.O;
     const double scale = 1.0 / static_cast<double>(n);
     double sum = 0;
@@ -125,12 +127,12 @@ void tanh_inplace(double* v, long n) {
 }
 
 #define EIRNN_INSTANTIATE(Real)                                                                   \
-    template void rnn_forward<Real>(const RnnDims&, const Real*, const Real*, const Real*,         \
-                                    const Real*, const Real*, const Real*, const Real*, Real, Real*, \
-                                    Real*, Real*);                                                 \
-    template Real masked_mse<Real>(const RnnDims&, const Real*, const Real*, const Real*, Real*);  \
-    template void rnn_backward<Real>(const RnnDims&, const Real*, const Real*, const Real*,        \
-                                     const Real*, Real*, const Real*, const Real*, Real, Real*,     \
+    template void rnn_forward<Real>(const RnnDims&, const Real*, const Real*, const Real*,        \
+                                    const Real*, const Real*, const Real*, const Real*, Real,     \
+                                    Real*, Real*, Real*);                                         \
+    template Real masked_mse<Real>(const RnnDims&, const Real*, const Real*, const Real*, Real*); \
+    template void rnn_backward<Real>(const RnnDims&, const Real*, const Real*, const Real*,       \
+                                     const Real*, Real*, const Real*, const Real*, Real, Real*,   \
                                      Real*, Real*, Real*, Real*, Real*);
 EIRNN_INSTANTIATE(float)
 EIRNN_INSTANTIATE(double)

@@ -17,7 +17,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
 
 /// Masked MSE sum mask (y - target)^2 / (T B O); grad_y (T,B,O) = d loss / d y when non-null.
 template <class Real>
-Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask, Real* grad_y);
+Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask,
+                Real* grad_y);
 
 /// BPTT backward through all T steps. th is overwritten (it becomes d loss / d a_t).
 ///   grad_h_extra: (T,B,N) extra d loss / d h_t (t = 1..T), e.g. a rate penalty, or null.
