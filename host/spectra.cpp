@@ -295,6 +295,10 @@ std::vector<cplx> eigenvalues(const double* w, int N) {
     return out;
 }
 
+void sort_spectrum(cplx* eig, int N) {
+    std::sort(eig, eig + N, sorted_before);
+}
+
 void eigenvalues_batched(const float* w, int K, int N, cplx* out, int threads) {
     batched(w, K, N, out, threads);
 }

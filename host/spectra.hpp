@@ -17,6 +17,9 @@ using cplx = std::complex<double>;
 /// then larger imaginary part first). Throws Error if dgeev fails to converge.
 std::vector<cplx> eigenvalues(const double* w, int N);
 
+/// Sorts a spectrum of N eigenvalues in that order (descending modulus, then real, then imaginary).
+void sort_spectrum(cplx* eig, int N);
+
 /// Eigenvalues of K matrices (K,N,N) into out (K,N), each row sorted as above. threads 0 = all
 /// cores.
 void eigenvalues_batched(const float* w, int K, int N, cplx* out, int threads = 0);
