@@ -1,10 +1,12 @@
-// Backend selection. Built into the eirnn_backends library, which sees EIRNN_HAVE_CUDA when the
-// CUDA backend is part of the build.
+// Backend and eigensolver selection. Built into the eirnn_backends library, which sees
+// EIRNN_HAVE_CUDA when the CUDA backend is part of the build.
 #include "host/backend.hpp"
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 
 #if defined(EIRNN_HAVE_CUDA)
 #include "host/cuda/cuda_backend.hpp"
+#include "host/cuda/eig.hpp"
 #endif
 
 namespace eirnn {
@@ -39,6 +41,43 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
 #endif
     }
     return make_cpu_backend(threads);
+}
+
+std::unique_ptr<EigSolver> make_eig_solver(BackendKind backend, EigMethod method, int threads) {
+    const bool chosen = backend == BackendKind::Auto;
+    if (chosen) backend = cuda_available() ? BackendKind::Cuda : BackendKind::Cpu;
+    if (backend == BackendKind::Cpu) {
+        switch (method) {
+            case EigMethod::Auto:
+            case EigMethod::Lapack:
+                return make_lapack_eig_solver(threads);
+            case EigMethod::Batched:
+                return make_twin_eig_solver(threads);
+            case EigMethod::Xgeev:
+                break;
+        }
+        throw InputError(chosen ? "--eig-method xgeev: needs a usable CUDA device (--backend auto "
+                                  "chose the CPU; the CPU methods are lapack and batched)"
+                                : "--eig-method xgeev: needs --backend cuda (the CPU methods are "
+                                  "lapack and batched)");
+    }
+#if defined(EIRNN_HAVE_CUDA)
+    if (!cuda::device_usable())
+        throw InputError("--backend cuda: no usable CUDA device (" + cuda::device_problem() + ")");
+    switch (method) {
+        case EigMethod::Auto:
+            return cuda::make_auto_eig_solver();
+        case EigMethod::Batched:
+            return cuda::make_batched_eig_solver();
+        case EigMethod::Xgeev:
+            return cuda::make_xgeev_eig_solver();
+        case EigMethod::Lapack:
+            break;
+    }
+    return make_lapack_eig_solver(threads);
+#else
+    throw InputError("--backend cuda: this build of eirnn has no CUDA backend");
+#endif
 }
 
 }  // namespace eirnn

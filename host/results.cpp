@@ -22,7 +22,7 @@ void write_root_attrs(hid_t file) {
 }
 
 void write_group(hid_t file, const std::string& id, const GroupResult& r,
-                 const nlohmann::json* cell, int threads) {
+                 const nlohmann::json* cell, int threads, EigSolver* solver) {
     const std::string path = "groups/" + id;
     h5::remove(file, path);
     h5::Id grp = h5::require_group(file, path);
@@ -94,15 +94,15 @@ void write_group(hid_t file, const std::string& id, const GroupResult& r,
         gm.dale = r.cfg.model.dale;
         gm.axis = r.cfg.model.dale_axis;
         gm.project_init = r.cfg.model.project_init;
-        write_group_spectra(grp, gm, r.cfg.outliers, threads);
+        write_group_spectra(grp, gm, r.cfg.outliers, threads, solver);
     }
 }
 
 void write_results_file(const std::filesystem::path& path, bool overwrite, const GroupResult& r,
-                        int threads) {
+                        int threads, EigSolver* solver) {
     h5::AtomicFile out(path, overwrite);
     write_root_attrs(out.file());
-    write_group(out.file(), group_id(0), r, nullptr, threads);
+    write_group(out.file(), group_id(0), r, nullptr, threads, solver);
     out.commit();
 }
 

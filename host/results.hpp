@@ -7,6 +7,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "host/eig_solver.hpp"
 #include "host/trainer.hpp"
 
 namespace eirnn {
@@ -18,12 +19,13 @@ std::string group_id(int index);
 void write_root_attrs(hid_t file);
 
 /// Writes one trained group under /groups/<id> (replacing it), with spectra and metrics when
-/// r.cfg.spectra. cell: the sweep axes' values, or null.
+/// r.cfg.spectra, their eigenvalues from `solver` (null: LAPACK). cell: the sweep axes' values, or
+/// null.
 void write_group(hid_t file, const std::string& id, const GroupResult& r,
-                 const nlohmann::json* cell, int threads);
+                 const nlohmann::json* cell, int threads, EigSolver* solver = nullptr);
 
 /// A whole results file with one group, written atomically (temporary file, then rename).
 void write_results_file(const std::filesystem::path& path, bool overwrite, const GroupResult& r,
-                        int threads);
+                        int threads, EigSolver* solver = nullptr);
 
 }  // namespace eirnn

@@ -4,7 +4,8 @@
 // exactly ‖W‖_F² − Σ|λ|² but without its cancellation (normal matrices give ~1e-15, not ~1e-8).
 // lam_sym_max: dsyevd on (W + Wᵀ)/2; singular values: dgesdd (JOBZ = 'N'). Matrices are row-major;
 // LAPACK sees Wᵀ (column-major): same eigenvalues, singular values and Henrici number.
-// Parallel over matrices with OpenMP, one matrix per thread, OpenBLAS single-threaded inside.
+// Parallel over matrices with OpenMP, one matrix per thread, OpenBLAS single-threaded inside. With
+// an EigSolver (host/eig_solver.hpp) the eigenvalues come from it and only the metrics run here.
 #include "host/spectra.hpp"
 
 #include <cblas.h>
@@ -16,7 +17,9 @@
 #include <exception>
 #include <limits>
 #include <numbers>
+#include <type_traits>
 
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 
 namespace eirnn {
@@ -251,9 +254,28 @@ void batched(const Real* w, int K, int N, cplx* out, int threads) {
     });
 }
 
+/// One row of an analysis table: matrix k (wd, double) with its sorted spectrum eig.
+void table_row(Workspace& ws, MetricsTable& t, int k, const double* wd, int N,
+               std::span<const cplx> eig, std::span<const std::int8_t> sign, bool shared_sign,
+               int outliers) {
+    SpectralMetrics m = metrics_with(ws, wd, N, eig, outliers, 1e-3);
+    WeightStats stats;
+    const WeightStats* ws_ptr = nullptr;
+    if (!sign.empty()) {
+        stats = weight_stats(wd, N, sign.subspan(shared_sign ? 0 : std::size_t(k) * N, N));
+        ws_ptr = &stats;
+    }
+    std::vector<double> row = metric_row(m, ws_ptr);
+    for (std::size_t c = 0; c < row.size(); ++c) t.columns[c][k] = row[c];
+}
+
+/// Doubles of matrices converted at once when a solver computes the eigenvalues (256 MiB): large
+/// batches for a GPU solver, bounded host memory for large K.
+constexpr std::size_t kSolverChunkDoubles = std::size_t(1) << 25;
+
 template <class Real>
 MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8_t> sign,
-                          int outliers, cplx* eig_out, int threads) {
+                          int outliers, cplx* eig_out, int threads, EigSolver* solver) {
     check_shape(K, N);
     if (outliers < 0) throw InputError("outliers must be >= 0");
     const std::size_t nn = std::size_t(N) * N;
@@ -263,22 +285,39 @@ MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8
     MetricsTable t;
     t.names = metric_names();
     t.columns.assign(t.names.size(), std::vector<double>(K, kNaN));
-    parallel_over(K, N, threads, [&](Workspace& ws, int k) {
-        std::vector<double> wd(w + k * nn, w + (k + 1) * nn);
-        std::vector<cplx> eig(N);
-        ws.eigenvalues(wd.data(), eig.data());
-        SpectralMetrics m = metrics_with(ws, wd.data(), N, eig, outliers, 1e-3);
-        WeightStats stats;
-        const WeightStats* ws_ptr = nullptr;
-        if (!sign.empty()) {
-            stats =
-                weight_stats(wd.data(), N, sign.subspan(shared_sign ? 0 : std::size_t(k) * N, N));
-            ws_ptr = &stats;
+    if (!solver) {
+        parallel_over(K, N, threads, [&](Workspace& ws, int k) {
+            std::vector<double> wd(w + k * nn, w + (k + 1) * nn);
+            std::vector<cplx> eig(N);
+            ws.eigenvalues(wd.data(), eig.data());
+            table_row(ws, t, k, wd.data(), N, eig, sign, shared_sign, outliers);
+            if (eig_out) std::copy(eig.begin(), eig.end(), eig_out + std::size_t(k) * N);
+        });
+        return t;
+    }
+    // The solver sees a chunk of matrices at once (in double), then the metrics follow per matrix.
+    const int chunk = static_cast<int>(
+        std::clamp<std::size_t>(kSolverChunkDoubles / nn, 1, static_cast<std::size_t>(K)));
+    std::vector<double> converted;
+    std::vector<cplx> eig;
+    for (int k0 = 0; k0 < K; k0 += chunk) {
+        const int kc = std::min(chunk, K - k0);
+        const Real* src = w + std::size_t(k0) * nn;
+        const double* wd = nullptr;
+        if constexpr (std::is_same_v<Real, double>) {
+            wd = src;
+        } else {
+            converted.assign(src, src + std::size_t(kc) * nn);
+            wd = converted.data();
         }
-        std::vector<double> row = metric_row(m, ws_ptr);
-        for (std::size_t c = 0; c < row.size(); ++c) t.columns[c][k] = row[c];
-        if (eig_out) std::copy(eig.begin(), eig.end(), eig_out + std::size_t(k) * N);
-    });
+        eig.resize(std::size_t(kc) * N);
+        solver->eigenvalues(wd, kc, N, eig.data());
+        parallel_over(kc, N, threads, [&](Workspace& ws, int j) {
+            std::span<const cplx> e(eig.data() + std::size_t(j) * N, N);
+            table_row(ws, t, k0 + j, wd + std::size_t(j) * nn, N, e, sign, shared_sign, outliers);
+        });
+        if (eig_out) std::copy(eig.begin(), eig.end(), eig_out + std::size_t(k0) * N);
+    }
     return t;
 }
 
@@ -373,13 +412,13 @@ std::vector<double> metric_row(const SpectralMetrics& m, const WeightStats* ws) 
 }
 
 MetricsTable analyse(const float* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads) {
-    return analyse_impl(w, K, N, sign, outliers, eig_out, threads);
+                     cplx* eig_out, int threads, EigSolver* solver) {
+    return analyse_impl(w, K, N, sign, outliers, eig_out, threads, solver);
 }
 
 MetricsTable analyse(const double* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads) {
-    return analyse_impl(w, K, N, sign, outliers, eig_out, threads);
+                     cplx* eig_out, int threads, EigSolver* solver) {
+    return analyse_impl(w, K, N, sign, outliers, eig_out, threads, solver);
 }
 
 }  // namespace eirnn

@@ -1,7 +1,7 @@
 // Eigenvalue spectra and the study's metrics (SPEC §6) for many recurrent matrices at once.
 // Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over
-// matrices. Matrices are float32 or float64 (K,N,N) row-major with W[i][j] = weight from unit j to
-// unit i.
+// matrices, or any EigSolver (host/eig_solver.hpp). Matrices are float32 or float64 (K,N,N)
+// row-major with W[i][j] = weight from unit j to unit i.
 #pragma once
 #include <complex>
 #include <cstdint>
@@ -73,12 +73,17 @@ struct MetricsTable {
     std::vector<std::vector<double>> columns;  // columns[c][k]
 };
 
+class EigSolver;  // host/eig_solver.hpp
+
 /// Spectra + metrics for K matrices (K,N,N) float, in parallel. sign: (N) shared by all matrices,
 /// (K,N) one row per matrix, or empty (no weight stats, those columns NaN). eig_out (K,N) is filled
 /// when non-null. A matrix with non-finite entries gets NaN eigenvalues and metrics.
+/// solver: null computes each matrix's eigenvalues with LAPACK next to its metrics; otherwise the
+/// solver computes the eigenvalues of all matrices first (in double), then the metrics follow in
+/// parallel (the LAPACK solver gives bit-identical results).
 MetricsTable analyse(const float* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads = 0);
+                     cplx* eig_out, int threads = 0, EigSolver* solver = nullptr);
 MetricsTable analyse(const double* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads = 0);
+                     cplx* eig_out, int threads = 0, EigSolver* solver = nullptr);
 
 }  // namespace eirnn

@@ -1,6 +1,7 @@
 // Spectra and metrics of a results-file group (docs/FORMAT.md): three stages (initial, after one
 // Dale projection of the initial matrix, trained), each an eigenvalue dataset (K,N) complex128 and
-// a metrics group of (K) float64 columns with the attribute `outliers`.
+// a metrics group of (K) float64 columns with the attribute `outliers`; the group attributes
+// `eig_method` and `eig_fallbacks` say which solver computed them.
 #include "host/spectra_io.hpp"
 
 #include <algorithm>
@@ -20,15 +21,18 @@ bool projection_changes_initial(const GroupMatrices& g) {
 
 }  // namespace
 
-void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads) {
+void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads,
+                         EigSolver* solver) {
     if (g.K <= 0 || g.N <= 0 || !g.w_initial || !g.w_final || !g.sign)
         throw Error("write_group_spectra: incomplete group matrices");
     const std::size_t K = g.K, N = g.N, nn = N * N;
     std::span<const std::int8_t> sign(g.sign, K * N);
     const std::vector<hsize_t> eig_dims = {K, N};
     std::vector<cplx> eig(K * N);
+    const std::int64_t fallbacks_before = solver ? solver->stats().fallbacks : 0;
 
-    MetricsTable initial = analyse(g.w_initial, g.K, g.N, sign, outliers, eig.data(), threads);
+    MetricsTable initial =
+        analyse(g.w_initial, g.K, g.N, sign, outliers, eig.data(), threads, solver);
     h5::write(group, "eig_initial", eig.data(), eig_dims);
     write_metrics(group, "metrics_initial", initial, outliers);
 
@@ -42,7 +46,7 @@ void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int 
                          g.mask ? g.mask + k * nn : nullptr);
         }
         MetricsTable proj =
-            analyse(projected.data(), g.K, g.N, sign, outliers, eig.data(), threads);
+            analyse(projected.data(), g.K, g.N, sign, outliers, eig.data(), threads, solver);
         h5::write(group, "eig_projected", eig.data(), eig_dims);
         write_metrics(group, "metrics_projected", proj, outliers);
     } else {
@@ -50,9 +54,13 @@ void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int 
         write_metrics(group, "metrics_projected", initial, outliers);
     }
 
-    MetricsTable final_t = analyse(g.w_final, g.K, g.N, sign, outliers, eig.data(), threads);
+    MetricsTable final_t =
+        analyse(g.w_final, g.K, g.N, sign, outliers, eig.data(), threads, solver);
     h5::write(group, "eig", eig.data(), eig_dims);
     write_metrics(group, "metrics", final_t, outliers);
+    h5::write_attr(group, "eig_method", solver ? solver->name() : std::string("lapack"));
+    h5::write_attr(group, "eig_fallbacks",
+                   solver ? solver->stats().fallbacks - fallbacks_before : std::int64_t{0});
 }
 
 void write_metrics(hid_t group, const std::string& name, const MetricsTable& t, int outliers) {

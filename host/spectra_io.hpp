@@ -1,5 +1,6 @@
 // Spectra and metrics of a results-file group (docs/FORMAT.md): eig_initial / eig_projected / eig
-// and the metrics_initial / metrics_projected / metrics tables, computed and written in one call.
+// and the metrics_initial / metrics_projected / metrics tables, computed and written in one call,
+// with the name of the eigensolver that computed them.
 #pragma once
 #include <hdf5.h>
 
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "host/config.hpp"
+#include "host/eig_solver.hpp"
 #include "host/spectra.hpp"
 
 namespace eirnn {
@@ -23,8 +25,11 @@ struct GroupMatrices {
     bool project_init = false;
 };
 
-/// Computes and writes (replacing) eig_initial, eig_projected, eig and the three metrics groups.
-void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads = 0);
+/// Computes and writes (replacing) eig_initial, eig_projected, eig and the three metrics groups,
+/// and the group attributes eig_method (the solver's name, "lapack" without one) and
+/// eig_fallbacks (matrices the solver's fallback recomputed for this group). solver: null = LAPACK.
+void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads = 0,
+                         EigSolver* solver = nullptr);
 
 /// One metrics table as group `name` with one (K) float64 dataset per column, attribute `outliers`.
 void write_metrics(hid_t group, const std::string& name, const MetricsTable& t, int outliers);

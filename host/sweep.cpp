@@ -26,8 +26,8 @@ namespace {
 
 constexpr const char* kSections[] = {"model", "train", "task"};
 constexpr const char* kTopKeys =
-    "description, output, networks_per_cell, seed, data_seed, backend, threads, until_learned, "
-    "max_attempts, outliers, spectra, [model], [train], [task], [axes]";
+    "description, output, networks_per_cell, seed, data_seed, backend, eig_method, threads, "
+    "until_learned, max_attempts, outliers, spectra, [model], [train], [task], [axes]";
 
 /// Defaults of every group setting, in the JSON form whose keys the sweep file uses.
 const json& defaults() {
@@ -197,6 +197,13 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
             if (!parse_backend(b))
                 fail_at(source, v, key, "unknown backend '" + b + "' (auto, cpu, cuda)");
             base["backend"] = b;
+        } else if (key == "eig_method") {
+            std::string m = get_string(source, v, key);
+            auto e = parse_eig_method(m);
+            if (!e)
+                fail_at(source, v, key,
+                        "unknown method '" + m + "' (auto, lapack, batched, xgeev)");
+            s.eig_method = *e;
         } else if (key == "threads") {
             s.threads = get_int(source, v, key, 0, 4096);
         } else if (key == "until_learned") {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "host/backend.hpp"
+#include "host/eig_solver.hpp"
 #include "host/trainer.hpp"
 
 namespace eirnn {
@@ -41,10 +42,12 @@ struct Sweep {
     std::uint64_t seed = 1;     // cell i's seeds: seed + i * seed_stride + [0, seed_stride)
     std::uint64_t seed_stride = 0;
     int threads = 0;
+    EigMethod eig_method = EigMethod::Auto;  // how the spectra are computed (with the backend)
 
     /// Most networks a cell can train (max_attempts with until_learned, else networks_per_cell).
     int max_networks() const { return until_learned > 0 ? max_attempts : networks_per_cell; }
-    /// Everything that determines the results (not the output path or threads), canonical JSON.
+    /// Everything that determines the results (not the output path, threads or eig_method: the
+    /// eigensolvers differ by rounding only, and each group records its own), canonical JSON.
     nlohmann::json plan_json() const;
     /// 16 hex digits identifying plan_json(): a part file belongs to the sweep with its hash.
     std::string hash() const;
@@ -90,6 +93,7 @@ struct SweepRunOptions {
     bool force = false;    // replace an output file that is not this sweep's result
     bool progress = true;  // progress bar on stderr (only drawn on a terminal)
     std::function<void(const CellReport&)> on_cell;  // after each cell (resumed ones too)
+    EigSolver* eig_solver = nullptr;                 // computes the spectra (null: LAPACK)
 };
 
 struct SweepOutcome {

@@ -222,11 +222,11 @@ GroupResult train_cell(const Sweep& s, const SweepCell& cell, Backend& backend, 
 }
 
 void write_part(const fs::path& path, const std::string& id, const std::string& hash,
-                const GroupResult& r, const SweepCell& cell, int threads) {
+                const GroupResult& r, const SweepCell& cell, int threads, EigSolver* solver) {
     h5::AtomicFile out(path, true);
     write_root_attrs(out.file());
     h5::write_attr(out.file(), "sweep_hash", hash);
-    write_group(out.file(), id, r, &cell.axes, threads);
+    write_group(out.file(), id, r, &cell.axes, threads, solver);
     out.commit();
 }
 
@@ -396,7 +396,7 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
             } else {
                 const auto c0 = std::chrono::steady_clock::now();
                 GroupResult r = train_cell(s, c, backend, p);
-                write_part(part, id, hash, r, c, s.threads);
+                write_part(part, id, hash, r, c, s.threads, opt.eig_solver);
                 rep.trained = r.cfg.networks;
                 rep.learned = count_learned(r);
                 rep.seconds =

@@ -1,15 +1,22 @@
 // CLI tests: `eirnn train` end to end on a tiny group, and every bad input exits with status 2,
-// prints exactly one line on stderr and creates no file.
+// prints exactly one line on stderr and creates no file; `eirnn spectrum --backend/--eig-method`.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <complex>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
+#include "host/backend.hpp"
 #include "host/h5.hpp"
 
 namespace fs = std::filesystem;
@@ -131,6 +138,8 @@ TEST_F(CliTest, BadInputsExitTwoWithOneLineAndNoFile) {
         "--alpha 1.5",
         "--units abc",
         "--no-such-flag",
+        "--eig-method qr",
+        "--backend cpu --eig-method xgeev",
     };
     for (const char* b : bad) {
         Outcome r = eirnn(std::string("train --units 8 --networks 1 --trials 80 --test-trials 16 "
@@ -160,6 +169,146 @@ TEST_F(CliTest, TrainIsDeterministic) {
         ASSERT_EQ(x.data.size(), y.data.size()) << d;
         EXPECT_EQ(std::memcmp(x.data.data(), y.data.data(), x.data.size() * sizeof(float)), 0) << d;
     }
+}
+
+// ---- spectra: --backend and --eig-method ----
+
+std::string slurp_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> listing(const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+/// Largest distance from each eigenvalue of a to its nearest not yet matched one of b (rows sorted
+/// by modulus can order near-equal moduli differently, e.g. an orthogonal matrix's).
+double match_distance(std::vector<std::complex<double>> a, std::vector<std::complex<double>> b) {
+    double worst = 0;
+    for (const auto& z : a) {
+        auto best = std::min_element(b.begin(), b.end(), [&](const auto& x, const auto& y) {
+            return std::abs(x - z) < std::abs(y - z);
+        });
+        worst = std::max(worst, std::abs(*best - z));
+        b.erase(best);
+    }
+    return worst;
+}
+
+const char* kSpectraGroup =
+    " --units 24 --networks 3 --trials 80 --test-trials 16 --batch 16 --epochs 1 --first-in 4"
+    " --stim-dur 3 --mem-gap 2 --var-delay 3 --out-gap 4 --quiet";
+
+TEST_F(CliTest, TrainRecordsTheEigMethod) {
+    Outcome r = eirnn(std::string("train") + kTiny + " --eig-method lapack --out " + out());
+    ASSERT_EQ(r.status, 0) << r.err;
+    eirnn::h5::Id f = eirnn::h5::open_read(out());
+    eirnn::h5::Id g = eirnn::h5::open_group(f, "groups/g0000");
+    EXPECT_EQ(eirnn::h5::read_attr_string(g, "eig_method"), "lapack");
+    EXPECT_EQ(eirnn::h5::read_attr_double(g, "eig_fallbacks"), 0.0);
+    for (const char* sub : {"train", "spectrum", "sweep", "reproduce"}) {
+        Outcome h = eirnn(std::string(sub) + " --help");
+        EXPECT_NE(h.out.find("--eig-method"), std::string::npos) << sub;
+    }
+    EXPECT_NE(eirnn("spectrum --help").out.find("--backend"), std::string::npos);
+}
+
+TEST_F(CliTest, SpectrumBatchedTwinMatchesLapack_K3_N24) {
+    Outcome t = eirnn(std::string("train") + kSpectraGroup + " --out " + out("a.h5"));
+    ASSERT_EQ(t.status, 0) << t.err;
+    fs::copy_file(out("a.h5"), out("b.h5"));
+    Outcome a = eirnn("spectrum --backend cpu --eig-method lapack --format csv " + out("a.h5"));
+    ASSERT_EQ(a.status, 0) << a.err;
+    Outcome b = eirnn("spectrum --backend cpu --eig-method batched --format csv " + out("b.h5"));
+    ASSERT_EQ(b.status, 0) << b.err;
+    EXPECT_EQ(lines(b.out), lines(a.out));
+    eirnn::h5::Id fa = eirnn::h5::open_read(out("a.h5")), fb = eirnn::h5::open_read(out("b.h5"));
+    eirnn::h5::Id ga = eirnn::h5::open_group(fa, "groups/g0000");
+    eirnn::h5::Id gb = eirnn::h5::open_group(fb, "groups/g0000");
+    EXPECT_EQ(eirnn::h5::read_attr_string(ga, "eig_method"), "lapack");
+    EXPECT_EQ(eirnn::h5::read_attr_string(gb, "eig_method"), "batched-cpu");
+    EXPECT_GE(eirnn::h5::read_attr_double(gb, "eig_fallbacks"), 0.0);
+    const int K = 3, N = 24;
+    auto w0 = eirnn::h5::read_float(ga, "W_rec_initial").data;
+    auto w1 = eirnn::h5::read_float(ga, "W_rec").data;
+    for (const char* name : {"eig_initial", "eig_projected", "eig"}) {
+        const auto& w = std::string(name) == "eig" ? w1 : w0;
+        auto ea = eirnn::h5::read_complex(ga, name).data;
+        auto eb = eirnn::h5::read_complex(gb, name).data;
+        ASSERT_EQ(ea.size(), std::size_t(K * N)) << name;
+        ASSERT_EQ(eb.size(), ea.size()) << name;
+        for (int k = 0; k < K; ++k) {
+            double fro2 = 0;
+            for (int i = 0; i < N * N; ++i) fro2 += double(w[k * N * N + i]) * w[k * N * N + i];
+            std::vector<std::complex<double>> ra(ea.begin() + k * N, ea.begin() + (k + 1) * N);
+            std::vector<std::complex<double>> rb(eb.begin() + k * N, eb.begin() + (k + 1) * N);
+            EXPECT_LE(match_distance(ra, rb), 1e-9 * std::max(1.0, std::sqrt(fro2)))
+                << name << " k=" << k;
+        }
+    }
+}
+
+TEST_F(CliTest, SpectrumBadBackendOrMethodExitTwoFileUntouched) {
+    Outcome t = eirnn(std::string("train") + kTiny + " --out " + out());
+    ASSERT_EQ(t.status, 0) << t.err;
+    const std::string before = slurp_file(out());
+    const std::vector<std::string> files = listing(dir_);
+    std::vector<std::string> bad = {"--eig-method xgeev --backend cpu", "--eig-method qr",
+                                    "--backend tpu",
+                                    "--backend cpu --eig-method xgeev --save s.h5"};
+    if (!eirnn::cuda_available()) bad.push_back("--backend cuda");
+    for (const std::string& args : bad) {
+        Outcome r = eirnn("spectrum " + args + " " + out());
+        EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+        EXPECT_EQ(lines(r.err), 1) << args << ": " << r.err;
+        EXPECT_TRUE(r.out.empty()) << args << ": " << r.out;
+        EXPECT_EQ(slurp_file(out()), before) << args;
+        EXPECT_EQ(listing(dir_), files) << args;
+    }
+    Outcome x = eirnn("spectrum --eig-method xgeev --backend cpu " + out());
+    EXPECT_NE(x.err.find("--eig-method xgeev"), std::string::npos) << x.err;
+    if (!eirnn::cuda_available()) {
+        Outcome c = eirnn("spectrum --backend cuda " + out());
+        EXPECT_NE(c.err.find("--backend cuda"), std::string::npos) << c.err;
+    }
+}
+
+TEST_F(CliTest, SweepEigMethodKeyAndOption) {
+    const std::string toml = out("s.toml");
+    auto write_toml = [&](const std::string& method) {
+        std::ofstream(toml) << "networks_per_cell = 2\nbackend = \"cpu\"\neig_method = \"" << method
+                            << "\"\noutput = \"" << out("sw.h5")
+                            << "\"\n[model]\nunits = 8\n[train]\nepochs = 1\ntrials = 48\n"
+                               "test_trials = 16\nbatch = 16\n[task]\nfirst_in = 2\nstim_dur = 3\n"
+                               "mem_gap = 2\nvar_delay = 3\nout_gap = 4\n[axes]\n"
+                               "e_frac = [0.5, 0.75]\n";
+    };
+    write_toml("xgeev");
+    for (const std::string& args : {std::string(""), std::string(" --eig-method xgeev"),
+                                    std::string(" --eig-method qr"), std::string(" --dry-run")}) {
+        Outcome r = eirnn("sweep -q " + toml + args);
+        EXPECT_EQ(r.status, 2) << args << ": " << r.err;
+        EXPECT_EQ(lines(r.err), 1) << args << ": " << r.err;
+        EXPECT_EQ(listing(dir_), std::vector<std::string>{"s.toml"}) << args;
+    }
+    write_toml("batched");
+    Outcome r = eirnn("sweep -q " + toml);
+    ASSERT_EQ(r.status, 0) << r.err;
+    eirnn::h5::Id f = eirnn::h5::open_read(out("sw.h5"));
+    for (const char* g : {"groups/g0000", "groups/g0001"})
+        EXPECT_EQ(eirnn::h5::read_attr_string(eirnn::h5::open_group(f, g), "eig_method"),
+                  "batched-cpu")
+            << g;
+    // The command line overrides the file.
+    Outcome o = eirnn("sweep -q --force --eig-method lapack --out " + out("sl.h5") + " " + toml);
+    ASSERT_EQ(o.status, 0) << o.err;
+    eirnn::h5::Id fl = eirnn::h5::open_read(out("sl.h5"));
+    EXPECT_EQ(eirnn::h5::read_attr_string(eirnn::h5::open_group(fl, "groups/g0001"), "eig_method"),
+              "lapack");
 }
 
 }  // namespace

@@ -520,13 +520,13 @@ TEST(SpectrumCli, KerasTableCsvJson) {
     fs::path dir = temp_dir("clik");
     std::string files;
     for (const Pinned& p : kPinned) files += " '" + (kModels / p.file).string() + "'";
-    CliRun t = run_cli(dir, "spectrum --keras" + files);
+    CliRun t = run_cli(dir, "spectrum --backend cpu --keras" + files);
     ASSERT_EQ(t.status, 0) << t.err;
     EXPECT_EQ(std::count(t.out.begin(), t.out.end(), '\n'), 6) << t.out;
     EXPECT_NE(t.out.find("r_outer(k=6)"), std::string::npos);
     EXPECT_NE(t.out.find("1.2307"), std::string::npos) << t.out;
 
-    CliRun j = run_cli(dir, "spectrum --format json --outliers 6 --keras" + files);
+    CliRun j = run_cli(dir, "spectrum --backend cpu --format json --outliers 6 --keras" + files);
     ASSERT_EQ(j.status, 0) << j.err;
     nlohmann::json rows = nlohmann::json::parse(j.out);
     ASSERT_EQ(rows.size(), 5u);
@@ -536,7 +536,7 @@ TEST(SpectrumCli, KerasTableCsvJson) {
         EXPECT_TRUE(rows[i]["metrics"]["w_ee_mean"].is_null());
         EXPECT_EQ(rows[i]["N"], 100);
     }
-    CliRun c = run_cli(dir, "spectrum --format csv --save s.h5 --keras" + files);
+    CliRun c = run_cli(dir, "spectrum --backend cpu --format csv --save s.h5 --keras" + files);
     ASSERT_EQ(c.status, 0) << c.err;
     EXPECT_EQ(c.out.substr(0, 30), "source,matrix,stage,k,N,outlie");
     h5::Id s = h5::open_read(dir / "s.h5");
@@ -553,7 +553,7 @@ TEST(SpectrumCli, ResultsFileUpdatedInPlace_K2_N16) {
     REQUIRE_BINARY();
     fs::path dir = temp_dir("clir");
     write_results(dir / "r.h5", 2, 16);
-    CliRun r = run_cli(dir, "spectrum r.h5 --format csv");
+    CliRun r = run_cli(dir, "spectrum r.h5 --backend cpu --format csv");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1 + 3 * 2) << r.out;
     EXPECT_EQ(listing(dir), std::vector<std::string>{"r.h5"});
@@ -568,7 +568,7 @@ TEST(SpectrumCli, ResultsFileUpdatedInPlace_K2_N16) {
         EXPECT_EQ(h5::read_attr_double(h5::open_group(g, "metrics"), "outliers"), 3.0);
         EXPECT_EQ(h5::shape(g, "metrics_projected/w_ii_zero"), std::vector<hsize_t>{2});
     }
-    ASSERT_EQ(run_cli(dir, "spectrum r.h5 --outliers 2").status, 0);
+    ASSERT_EQ(run_cli(dir, "spectrum r.h5 --backend cpu --outliers 2").status, 0);
     h5::Id f = h5::open_read(dir / "r.h5");
     EXPECT_EQ(h5::read_attr_double(h5::open_group(f, "groups/g0000/metrics"), "outliers"), 2.0);
     fs::remove_all(dir);

@@ -8,12 +8,15 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
 #include <numbers>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 #include "host/h5.hpp"
 #include "host/model.hpp"
@@ -472,6 +475,90 @@ TEST(SpectraIo, GroupSpectraThreeStages_K3_N24) {
             EXPECT_GT(tp.columns[zero][0], 0.25);
         else
             EXPECT_EQ(tp.columns[zero][0], 0.0);
+    }
+    fs::remove_all(dir);
+}
+
+/// a and b hold the same doubles, NaN where either is NaN.
+template <class V>
+bool same_or_both_nan(const V& a, const V& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto& x = a[i];
+        const auto& y = b[i];
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, cplx>) {
+            if (std::isnan(x.real()) && std::isnan(y.real())) continue;
+        } else {
+            if (std::isnan(x) && std::isnan(y)) continue;
+        }
+        if (x != y) return false;
+    }
+    return true;
+}
+
+TEST(Analyse, LapackSolverBitIdenticalToBuiltIn_K6_N21) {
+    const int K = 6, N = 21;
+    std::vector<double> wd = gaussian(K * N, N, 1.3 / std::sqrt(N), 41);
+    wd[3 * N * N + 5] = std::numeric_limits<double>::infinity();  // matrix 3: a NaN row
+    std::vector<float> wf(wd.begin(), wd.end());
+    std::vector<std::int8_t> sign(K * N);
+    for (int i = 0; i < K * N; ++i) sign[i] = (i % N) < 8 + i / N ? 1 : -1;
+    std::unique_ptr<EigSolver> lapack = make_lapack_eig_solver(2);
+    EXPECT_EQ(lapack->name(), "lapack");
+    std::vector<cplx> e0(K * N), e1(K * N), e2(K * N), e3(K * N);
+    MetricsTable t0 = analyse(wf.data(), K, N, sign, 4, e0.data(), 2);
+    MetricsTable t1 = analyse(wf.data(), K, N, sign, 4, e1.data(), 2, lapack.get());
+    MetricsTable t2 = analyse(wd.data(), K, N, sign, 4, e2.data(), 3);
+    MetricsTable t3 = analyse(wd.data(), K, N, sign, 4, e3.data(), 3, lapack.get());
+    EXPECT_EQ(lapack->stats().matrices, 2 * K);
+    EXPECT_EQ(lapack->stats().fallbacks, 0);
+    ASSERT_EQ(t1.names, t0.names);
+    ASSERT_EQ(t3.names, t2.names);
+    for (std::size_t c = 0; c < t0.names.size(); ++c) {
+        EXPECT_TRUE(same_or_both_nan(t0.columns[c], t1.columns[c])) << t0.names[c];
+        EXPECT_TRUE(same_or_both_nan(t2.columns[c], t3.columns[c])) << t2.names[c];
+    }
+    EXPECT_TRUE(same_or_both_nan(e0, e1));
+    EXPECT_TRUE(same_or_both_nan(e2, e3));
+    EXPECT_TRUE(std::isnan(e1[3 * N].real()) && std::isnan(t1.columns[0][3]));
+    EXPECT_FALSE(std::isnan(e1[2 * N].real()));
+}
+
+TEST(SpectraIo, GroupSpectraRecordTheSolver_K3_N16) {
+    const int K = 3, N = 16;
+    std::vector<double> w0d = gaussian(K * N, N, 1.0 / std::sqrt(N), 51);
+    std::vector<double> w1d = gaussian(K * N, N, 0.7 / std::sqrt(N), 52);
+    std::vector<float> w0(w0d.begin(), w0d.end()), w1(w1d.begin(), w1d.end());
+    std::vector<std::int8_t> sign(K * N);
+    for (int i = 0; i < K * N; ++i) sign[i] = i % N < 10 ? 1 : -1;
+    GroupMatrices gm;
+    gm.K = K;
+    gm.N = N;
+    gm.w_initial = w0.data();
+    gm.w_final = w1.data();
+    gm.sign = sign.data();
+    fs::path dir = temp_dir("solver");
+    std::unique_ptr<EigSolver> twin = make_twin_eig_solver(1);
+    {
+        h5::Id f = h5::create(dir / "s.h5");
+        write_group_spectra(h5::require_group(f, "groups/g0000"), gm, 6, 1);
+        write_group_spectra(h5::require_group(f, "groups/g0001"), gm, 6, 1, twin.get());
+    }
+    h5::Id f = h5::open_read(dir / "s.h5");
+    h5::Id g0 = h5::open_group(f, "groups/g0000"), g1 = h5::open_group(f, "groups/g0001");
+    EXPECT_EQ(h5::read_attr_string(g0, "eig_method"), "lapack");
+    EXPECT_EQ(h5::read_attr_double(g0, "eig_fallbacks"), 0.0);
+    EXPECT_EQ(h5::read_attr_string(g1, "eig_method"), twin->name());
+    EXPECT_EQ(h5::read_attr_double(g1, "eig_fallbacks"), double(twin->stats().fallbacks));
+    EXPECT_EQ(twin->stats().matrices, 3 * K);  // three stages
+    for (const char* name : {"eig_initial", "eig_projected", "eig"}) {
+        auto a = h5::read_complex(g0, name).data, b = h5::read_complex(g1, name).data;
+        ASSERT_EQ(a.size(), b.size());
+        for (int k = 0; k < K; ++k) {
+            std::vector<cplx> ea(a.begin() + k * N, a.begin() + (k + 1) * N);
+            std::vector<cplx> eb(b.begin() + k * N, b.begin() + (k + 1) * N);
+            EXPECT_LT(match_distance(ea, eb), 1e-9) << name << " k=" << k;
+        }
     }
     fs::remove_all(dir);
 }

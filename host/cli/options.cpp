@@ -1,6 +1,7 @@
 // Group options of the CLI (see options.hpp).
 #include "host/cli/options.hpp"
 
+#include "host/cuda/eig.hpp"
 #include "host/error.hpp"
 
 namespace eirnn::cli {
@@ -164,11 +165,27 @@ const GroupConfig& GroupOptions::resolve() {
     cfg.model.dale_axis =
         parse_or_throw(dale_axis, parse_dale_axis, "--dale-axis", "outgoing, incoming");
     cfg.train.clip = parse_or_throw(clip, parse_clip, "--clip", "global, per-tensor");
-    cfg.backend = parse_or_throw(backend, parse_backend, "--backend", "auto, cpu, cuda");
+    cfg.backend = parse_backend_option(backend);
     cfg.model.nonneg_input = !free_input;
     cfg.model.autapses = !no_autapses;
     validate(cfg);
     return cfg;
+}
+
+std::string eig_method_help() {
+    return "how eigenvalues are computed (double precision): auto (cuda backend: the batched GPU "
+           "kernel up to N = " +
+           std::to_string(cuda::kEigBatchedMaxN) +
+           ", cuSOLVER Xgeev beyond; cpu backend: LAPACK dgeev) | lapack | batched (the batched "
+           "GPU kernel; on the cpu backend its CPU twin) | xgeev (cuSOLVER, cuda backend only)";
+}
+
+EigMethod parse_eig_method_option(const std::string& value) {
+    return parse_or_throw(value, parse_eig_method, "--eig-method", "auto, lapack, batched, xgeev");
+}
+
+BackendKind parse_backend_option(const std::string& value) {
+    return parse_or_throw(value, parse_backend, "--backend", "auto, cpu, cuda");
 }
 
 }  // namespace eirnn::cli

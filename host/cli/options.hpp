@@ -6,6 +6,7 @@
 #include <string>
 
 #include "host/config.hpp"
+#include "host/eig_solver.hpp"
 
 namespace eirnn::cli {
 
@@ -21,5 +22,12 @@ struct GroupOptions {
     /// Parses the enum strings into cfg and validates it; InputError naming the flag.
     const GroupConfig& resolve();
 };
+
+/// Help text of --eig-method: the methods and what auto picks.
+std::string eig_method_help();
+/// Parses an --eig-method value; InputError naming the flag.
+EigMethod parse_eig_method_option(const std::string& value);
+/// Parses a --backend value; InputError naming the flag.
+BackendKind parse_backend_option(const std::string& value);
 
 }  // namespace eirnn::cli

@@ -1,8 +1,9 @@
 // `eirnn spectrum`: eigenvalues and SPEC §6 metrics of results files (refreshed in place,
 // atomically), Keras SimpleRNN models (--keras) and HDF5 datasets (--h5 FILE:DATASET); a table on
 // stdout (table, csv or json) and optionally an HDF5 file with every spectrum and metrics table
-// (--save). Every input is read and checked before anything is computed or written, so bad input
-// writes nothing.
+// (--save). Eigenvalues from the solver of --backend / --eig-method (host/eig_solver.hpp). Every
+// input is read and checked, and the solver made, before anything is computed or written, so bad
+// input writes nothing.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -15,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "host/cli/commands.hpp"
+#include "host/cli/options.hpp"
 #include "host/config.hpp"
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 #include "host/h5.hpp"
 #include "host/keras.hpp"
@@ -33,6 +36,7 @@ struct SpectrumArgs {
     std::string format = "table";
     std::string save;
     int threads = 0;
+    std::string backend = "auto", eig_method = "auto";
     bool force = false;
 };
 
@@ -48,6 +52,7 @@ struct Set {
     std::vector<std::int8_t> sign;  // (K,N); rows of 0 where signs are unknown; empty: none known
     std::vector<cplx> eig;          // (K,N)
     MetricsTable metrics;
+    std::string eig_method;  // the solver that computed eig
 };
 
 /// One results-file group, read fully before anything is written.
@@ -155,7 +160,7 @@ std::vector<std::int8_t> infer_signs(const Set& s) {
 }
 
 /// Analyses imported sets, batching matrices of equal N over all threads.
-void analyse_imported(std::vector<Set>& sets, int threads) {
+void analyse_imported(std::vector<Set>& sets, int threads, EigSolver& solver) {
     const auto& names = metric_names();
     const std::size_t w0 = std::find(names.begin(), names.end(), "w_ee_mean") - names.begin();
     std::map<int, std::vector<Set*>> by_n;
@@ -171,10 +176,12 @@ void analyse_imported(std::vector<Set>& sets, int threads) {
             at += s->K;
         }
         std::vector<cplx> eig(std::size_t(K) * N);
-        MetricsTable t = analyse(w.data(), K, N, {}, sets.front().outliers, eig.data(), threads);
+        MetricsTable t =
+            analyse(w.data(), K, N, {}, sets.front().outliers, eig.data(), threads, &solver);
         at = 0;
         for (Set* s : group) {
             s->eig.assign(eig.begin() + at * N, eig.begin() + (at + s->K) * N);
+            s->eig_method = solver.name();
             s->metrics.names = t.names;
             for (const auto& col : t.columns)
                 s->metrics.columns.emplace_back(col.begin() + at, col.begin() + at + s->K);
@@ -194,8 +201,8 @@ void analyse_imported(std::vector<Set>& sets, int threads) {
 
 /// Recomputes and writes the spectra of every group of a results file (into its temporary copy),
 /// then reads them back as three sets per group.
-void refresh_results(const LoadedResults& r, const SpectrumArgs& a, h5::AtomicFile& out,
-                     std::vector<Set>& sets) {
+void refresh_results(const LoadedResults& r, const SpectrumArgs& a, EigSolver& solver,
+                     h5::AtomicFile& out, std::vector<Set>& sets) {
     h5::write_attr(out.file(), "eirnn_version", std::string(EIRNN_VERSION));
     for (const LoadedGroup& g : r.groups) {
         h5::Id grp = h5::open_group(out.file(), "groups/" + g.id);
@@ -210,7 +217,7 @@ void refresh_results(const LoadedResults& r, const SpectrumArgs& a, h5::AtomicFi
         gm.axis = g.cfg.model.dale_axis;
         gm.project_init = g.cfg.model.project_init;
         const int outliers = a.outliers_opt->count() > 0 ? a.outliers : g.cfg.outliers;
-        write_group_spectra(grp, gm, outliers, a.threads);
+        write_group_spectra(grp, gm, outliers, a.threads, &solver);
         const char* stages[3][3] = {{"initial", "eig_initial", "metrics_initial"},
                                     {"projected", "eig_projected", "metrics_projected"},
                                     {"trained", "eig", "metrics"}};
@@ -226,6 +233,7 @@ void refresh_results(const LoadedResults& r, const SpectrumArgs& a, h5::AtomicFi
             s.sign = g.sign;
             s.eig = h5::read_complex(grp, st[1]).data;
             s.metrics = read_metrics(grp, st[2]);
+            s.eig_method = solver.name();
             sets.push_back(std::move(s));
         }
     }
@@ -244,6 +252,7 @@ void write_saved(const SpectrumArgs& a, const std::vector<Set>& sets) {
         h5::write_attr(g, "source", s.file);
         h5::write_attr(g, "matrix", s.matrix);
         h5::write_attr(g, "stage", s.stage);
+        h5::write_attr(g, "eig_method", s.eig_method);
         const hsize_t K = s.K, N = s.N;
         h5::write(g, "eig", s.eig.data(), {K, N});
         if (!s.sign.empty()) h5::write(g, "sign", s.sign.data(), {K, N});
@@ -402,6 +411,8 @@ void run(SpectrumArgs& a) {
             "--h5 FILE:DATASET)");
     if (a.outliers < 0) throw InputError("--outliers: must be >= 0");
     if (a.threads < 0) throw InputError("--threads: must be >= 0 (0 = all cores)");
+    const BackendKind backend = parse_backend_option(a.backend);
+    const EigMethod method = parse_eig_method_option(a.eig_method);
 
     // 1. Read and check every input.
     std::vector<LoadedResults> results;
@@ -445,14 +456,16 @@ void run(SpectrumArgs& a) {
             if (same_file(p, a.save)) throw InputError("--save: " + a.save + " is also an input");
     }
 
-    // 2. Compute (results files into temporary copies), 3. write, 4. print.
+    // 2. Compute (results files into temporary copies), 3. write, 4. print. The solver is made
+    // first: a backend or method that cannot run stops here, with nothing written.
+    std::unique_ptr<EigSolver> solver = make_eig_solver(backend, method, a.threads);
     std::vector<Set> sets;
     std::vector<std::unique_ptr<h5::AtomicFile>> updated;
     for (const LoadedResults& r : results) {
         updated.push_back(std::make_unique<h5::AtomicFile>(r.path, true, true));
-        refresh_results(r, a, *updated.back(), sets);
+        refresh_results(r, a, *solver, *updated.back(), sets);
     }
-    analyse_imported(imported, a.threads);
+    analyse_imported(imported, a.threads, *solver);
     for (Set& s : imported) sets.push_back(std::move(s));
     if (!a.save.empty()) write_saved(a, sets);
     for (auto& f : updated) f->commit();
@@ -474,14 +487,15 @@ void add_spectrum_command(CLI::App& app) {
     auto args = std::make_shared<SpectrumArgs>();
     CLI::App* sub = app.add_subcommand(
         "spectrum",
-        "Eigenvalues (LAPACK dgeev, double precision) and spectral metrics of recurrent matrices: "
+        "Eigenvalues (double precision: LAPACK dgeev, the batched GPU eigensolver or its CPU twin, "
+        "or cuSOLVER Xgeev; --backend, --eig-method) and spectral metrics of recurrent matrices: "
         "rho, r_outer (k outliers excluded), r_inner, ring_ratio, the dominant eigenvalue and its "
         "frequency, Henrici departure from normality, lam_sym_max, counts outside the unit circle, "
         "singular-value spread, and per-population (E->E, E->I, I->E, I->I) weight statistics.\n"
-        "Results files are updated in place (eig_initial, eig_projected, eig and their metrics, "
-        "docs/FORMAT.md). Keras and --h5 matrices carry no unit signs: when every column of a "
-        "matrix is single-signed (a Dale network) the signs are inferred from the columns, "
-        "otherwise the weight-statistics columns are NaN.");
+        "Results files are updated in place (eig_initial, eig_projected, eig, their metrics and "
+        "the attributes eig_method, eig_fallbacks; docs/FORMAT.md). Keras and --h5 matrices carry "
+        "no unit signs: when every column of a matrix is single-signed (a Dale network) the signs "
+        "are inferred from the columns, otherwise the weight-statistics columns are NaN.");
     sub->add_option("results", args->results,
                     "eirnn results files: spectra and metrics of every group are recomputed and "
                     "written back atomically");
@@ -504,10 +518,15 @@ void add_spectrum_command(CLI::App& app) {
     sub->add_option(
         "--save", args->save,
         "also write an HDF5 file: /sets/sNNNN/{eig (K,N) complex128, metrics/<name> (K), "
-        "sign (K,N) when known} with attributes source, matrix, stage");
+        "sign (K,N) when known} with attributes source, matrix, stage, eig_method");
     sub->add_flag("--force", args->force, "overwrite an existing --save file");
     sub->add_option("--threads", args->threads, "CPU threads (0 = all cores)")
         ->capture_default_str();
+    sub->add_option("--backend", args->backend,
+                    "auto (cuda when a device is usable, else cpu) | cpu | cuda: where the "
+                    "eigenvalues are computed (the metrics always run on the CPU)")
+        ->capture_default_str();
+    sub->add_option("--eig-method", args->eig_method, eig_method_help())->capture_default_str();
     sub->callback([args] { run(*args); });
 }
 

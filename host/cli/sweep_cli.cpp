@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "host/cli/options.hpp"
 #include "host/error.hpp"
 #include "host/progress.hpp"
 #include "host/results.hpp"
@@ -13,6 +14,8 @@ namespace eirnn::cli {
 
 void SweepCliOptions::add(CLI::App* app) {
     app->add_option("--backend", backend, "auto | cpu | cuda (default: the sweep file's)");
+    app->add_option("--eig-method", eig_method,
+                    eig_method_help() + " (default: the sweep file's eig_method, else auto)");
     app->add_option("--threads", threads, "CPU threads (0 = all cores; default: the sweep file's)");
     app->add_flag("--dry-run", dry_run, "print the plan and an estimated time; write nothing");
     app->add_option(
@@ -30,6 +33,17 @@ void SweepCliOptions::apply(Sweep& s) const {
         if (!kind) throw InputError("--backend: unknown value '" + backend + "' (auto, cpu, cuda)");
         for (SweepCell& c : s.cells) c.cfg.backend = *kind;
     }
+    if (!eig_method.empty()) s.eig_method = parse_eig_method_option(eig_method);
+    // Checked here so that --dry-run refuses it too (a missing device is found when the run
+    // starts).
+    if (s.eig_method == EigMethod::Xgeev && !s.cells.empty() &&
+        s.cells.front().cfg.backend == BackendKind::Cpu)
+        throw InputError(eig_method.empty()
+                             ? s.source +
+                                   ": eig_method \"xgeev\" needs backend \"cuda\" (the CPU "
+                                   "methods are lapack and batched)"
+                             : "--eig-method xgeev: needs --backend cuda (the CPU methods are "
+                               "lapack and batched)");
     if (threads >= 0) {
         s.threads = threads;
         for (SweepCell& c : s.cells) c.cfg.threads = threads;
@@ -104,7 +118,10 @@ void print_plan(const Sweep& s, const SweepCliOptions& o) {
 
 SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
     auto backend = make_backend(backend_of(s), s.threads);
+    const bool spectra = !s.cells.empty() && s.cells.front().cfg.spectra;
+    auto solver = spectra ? make_eig_solver(backend_of(s), s.eig_method, s.threads) : nullptr;
     SweepRunOptions ro;
+    ro.eig_solver = solver.get();
     ro.restart = o.restart;
     ro.force = o.force;
     ro.progress = !o.quiet;
@@ -124,9 +141,10 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
     } else {
         std::printf(
             "%d groups (%d from an earlier run), %d networks, %d learned (accuracy >= %.1f), "
-            "%s backend, %s -> %s\n",
+            "%s backend%s%s, %s -> %s\n",
             out.cells, out.resumed, out.networks, out.learned, kLearnedAccuracy,
-            backend->name().c_str(), ProgressBar::format_duration(out.seconds).c_str(),
+            backend->name().c_str(), solver ? ", eigenvalues by " : "",
+            solver ? solver->name().c_str() : "", ProgressBar::format_duration(out.seconds).c_str(),
             s.output.c_str());
     }
     std::fflush(stdout);

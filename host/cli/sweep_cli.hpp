@@ -10,14 +10,16 @@
 namespace eirnn::cli {
 
 struct SweepCliOptions {
-    std::string backend;  // "" keeps the file's
-    int threads = -1;     // -1 keeps the file's
+    std::string backend;     // "" keeps the file's
+    std::string eig_method;  // "" keeps the file's
+    int threads = -1;        // -1 keeps the file's
     bool dry_run = false, restart = false, force = false, quiet = false;
     double rate_gflops = 0;  // --rate: 0 measures the backend
 
-    /// Registers --backend, --threads, --dry-run, --rate, --restart, --force, --quiet.
+    /// Registers --backend, --eig-method, --threads, --dry-run, --rate, --restart, --force,
+    /// --quiet.
     void add(CLI::App* app);
-    /// Applies --backend and --threads to every cell (InputError naming the flag).
+    /// Applies --backend, --eig-method and --threads (InputError naming the flag or the key).
     void apply(Sweep& s) const;
 };
 

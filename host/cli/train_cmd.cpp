@@ -18,6 +18,7 @@ namespace {
 struct TrainArgs {
     GroupOptions g;
     std::string out = "results.h5";
+    std::string eig_method = "auto";
     bool force = false, quiet = false, no_spectra = false;
 };
 
@@ -49,8 +50,11 @@ void run(TrainArgs& a) {
     GroupConfig cfg = a.g.resolve();
     cfg.spectra = !a.no_spectra;
     validate(cfg);
+    const EigMethod method = parse_eig_method_option(a.eig_method);
     h5::check_writable(a.out, a.force, "--out");
     auto backend = make_backend(cfg.backend, cfg.threads);
+    // Made before training so that a method the backend cannot run stops here.
+    auto solver = cfg.spectra ? make_eig_solver(cfg.backend, method, cfg.threads) : nullptr;
     TrainProgress progress;
     GroupResult r;
     {
@@ -73,7 +77,7 @@ void run(TrainArgs& a) {
         progress.min_loss = NAN;
         r = train_group(cfg, *backend, &progress);
     }
-    write_results_file(a.out, a.force, r, cfg.threads);
+    write_results_file(a.out, a.force, r, cfg.threads, solver.get());
     print_summary(r, a.out);
 }
 
@@ -95,6 +99,7 @@ void add_train_command(CLI::App& app) {
     sub->add_option("--outliers", args->g.cfg.outliers,
                     "k of r_outer: dominant eigenvalues excluded")
         ->capture_default_str();
+    sub->add_option("--eig-method", args->eig_method, eig_method_help())->capture_default_str();
     sub->callback([args] { run(*args); });
 }
 

@@ -11,12 +11,13 @@
 namespace eirnn::cuda {
 
 /// Largest N that EigMethod::Auto sends to the batched kernel (Xgeev beyond). The kernel itself
-/// takes any N: on chip (shared memory) up to kEigOnChipMaxN, in global memory beyond.
+/// takes any N: on chip (shared memory) up to eig_onchip_max_n(), in global memory beyond.
 constexpr int kEigBatchedMaxN = 512;
 
 struct EigBatchedOptions {
     int itmax_factor = 30;  // QR iteration cap per deflation: itmax_factor * max(10, n)
-    bool force_global = false;  // keep the working matrix in global memory even when it fits on chip
+    // Keep the working matrix in global memory even when it fits on chip (tests, benchmarks).
+    bool force_global = false;
 };
 
 /// Largest N whose working matrix fits in one block's shared memory on this device.

@@ -1,4 +1,4 @@
-// Streams, events, cuBLAS handle and device properties (see handles.hpp).
+// Streams, events, cuBLAS and cuSOLVER handles and device properties (see handles.hpp).
 #include "host/cuda/handles.hpp"
 
 #include <cstdio>
@@ -15,6 +15,12 @@ void EventDeleter::operator()(cudaEvent_t e) const noexcept {
 }
 void CublasDeleter::operator()(cublasHandle_t h) const noexcept {
     cublasDestroy(h);
+}
+void CusolverDeleter::operator()(cusolverDnHandle_t h) const noexcept {
+    cusolverDnDestroy(h);
+}
+void CusolverParamsDeleter::operator()(cusolverDnParams_t p) const noexcept {
+    cusolverDnDestroyParams(p);
 }
 
 Stream make_stream() {
@@ -37,6 +43,20 @@ Cublas make_cublas(cudaStream_t s) {
     EIRNN_CHECK_CUBLAS(cublasSetStream(h, s));
     EIRNN_CHECK_CUBLAS(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     return owner;
+}
+
+Cusolver make_cusolver(cudaStream_t s) {
+    cusolverDnHandle_t h = nullptr;
+    EIRNN_CHECK_CUSOLVER(cusolverDnCreate(&h));
+    Cusolver owner(h);
+    EIRNN_CHECK_CUSOLVER(cusolverDnSetStream(h, s));
+    return owner;
+}
+
+CusolverParams make_cusolver_params() {
+    cusolverDnParams_t p = nullptr;
+    EIRNN_CHECK_CUSOLVER(cusolverDnCreateParams(&p));
+    return CusolverParams(p);
 }
 
 DeviceLimits device_limits() {

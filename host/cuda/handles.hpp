@@ -1,8 +1,9 @@
-// RAII owners of CUDA streams, events and the cuBLAS handle (unique_ptr with deleters), and the
-// device's properties the planner needs.
+// RAII owners of CUDA streams, events, the cuBLAS handle and the cuSOLVER dense handle and params
+// (unique_ptr with deleters), and the device's properties the planner needs.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <cusolverDn.h>
 
 #include <memory>
 #include <string>
@@ -20,10 +21,18 @@ struct EventDeleter {
 struct CublasDeleter {
     void operator()(cublasHandle_t h) const noexcept;
 };
+struct CusolverDeleter {
+    void operator()(cusolverDnHandle_t h) const noexcept;
+};
+struct CusolverParamsDeleter {
+    void operator()(cusolverDnParams_t p) const noexcept;
+};
 
 using Stream = std::unique_ptr<CUstream_st, StreamDeleter>;
 using Event = std::unique_ptr<CUevent_st, EventDeleter>;
 using Cublas = std::unique_ptr<cublasContext, CublasDeleter>;
+using Cusolver = std::unique_ptr<cusolverDnContext, CusolverDeleter>;
+using CusolverParams = std::unique_ptr<cusolverDnParams, CusolverParamsDeleter>;
 
 /// A non-blocking stream.
 Stream make_stream();
@@ -31,6 +40,10 @@ Stream make_stream();
 Event make_event(bool timing = false);
 /// A cuBLAS handle bound to stream s, FP32 math without tensor-core shortcuts.
 Cublas make_cublas(cudaStream_t s);
+/// A cuSOLVER dense handle bound to stream s.
+Cusolver make_cusolver(cudaStream_t s);
+/// cuSOLVER's options of its 64-bit API (cusolverDnX*), at their defaults.
+CusolverParams make_cusolver_params();
 
 /// Limits of the current device for the planner.
 DeviceLimits device_limits();

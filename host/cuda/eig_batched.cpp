@@ -1,0 +1,144 @@
+// The batched eigenvalue kernel behind EigSolver: matrices go to the device in memory-sized
+// chunks on two streams (copy of one chunk overlapping the kernel of the other), one launch per
+// chunk; flagged matrices (QR not converged) are recomputed by Xgeev.
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "host/cuda/eig.hpp"
+#include "host/cuda/error.hpp"
+#include "host/cuda/handles.hpp"
+#include "host/cuda/memory.hpp"
+#include "kernels/cuda/eig.cuh"
+
+namespace eirnn::cuda {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Matrices per chunk: two chunks in flight within 40% of the free device memory.
+int chunk_size(int K, int N) {
+    std::size_t free = 0, total = 0;
+    EIRNN_CHECK_CUDA(cudaMemGetInfo(&free, &total));
+    const std::size_t per =
+        (std::size_t(N) * N + 2 * std::size_t(N)) * sizeof(double) + sizeof(int);
+    std::size_t fit = free / 5 / per;  // 2 buffers in 40%
+    if (fit < 1)
+        throw GpuError("eigenvalues: not enough device memory for one " + std::to_string(N) +
+                       " x " + std::to_string(N) + " matrix");
+    return static_cast<int>(std::min<std::size_t>(fit, std::size_t(K)));
+}
+
+class BatchedSolver final : public EigSolver {
+public:
+    explicit BatchedSolver(const EigBatchedOptions& opt) : opt_(opt) {}
+    std::string name() const override { return "batched-cuda"; }
+
+    void eigenvalues(const double* w, int K, int N, cplx* out) override {
+        if (K < 0 || N <= 0) throw Error("eigenvalues: need K >= 0 matrices of N >= 1 units");
+        if (K == 0) return;
+        const std::size_t nn = std::size_t(N) * N;
+        std::vector<double> wr(std::size_t(K) * N), wi(std::size_t(K) * N);
+        std::vector<int> info(K);
+        eig_batched_raw(w, K, N, wr.data(), wi.data(), info.data(), opt_);
+        std::vector<int> flagged;
+        for (int k = 0; k < K; ++k) {
+            cplx* row = out + std::size_t(k) * N;
+            if (info[k] > 0) {
+                flagged.push_back(k);
+                continue;
+            }
+            for (int j = 0; j < N; ++j)
+                row[j] = info[k] == 0 ? cplx(wr[std::size_t(k) * N + j], wi[std::size_t(k) * N + j])
+                                      : cplx(kNaN, kNaN);
+            sort_spectrum(row, N);
+        }
+        if (!flagged.empty()) {
+            std::vector<double> again(flagged.size() * nn);
+            for (std::size_t f = 0; f < flagged.size(); ++f)
+                std::copy(w + flagged[f] * nn, w + (flagged[f] + 1) * nn, again.begin() + f * nn);
+            std::vector<cplx> eig(flagged.size() * N);
+            if (!fallback_) fallback_ = make_xgeev_eig_solver();
+            fallback_->eigenvalues(again.data(), static_cast<int>(flagged.size()), N, eig.data());
+            for (std::size_t f = 0; f < flagged.size(); ++f)
+                std::copy(eig.begin() + f * N, eig.begin() + (f + 1) * N,
+                          out + std::size_t(flagged[f]) * N);
+        }
+        stats_.matrices += K;
+        stats_.fallbacks += static_cast<std::int64_t>(flagged.size());
+    }
+
+private:
+    EigBatchedOptions opt_;
+    std::unique_ptr<EigSolver> fallback_;
+};
+
+class AutoSolver final : public EigSolver {
+public:
+    std::string name() const override { return "auto-cuda"; }
+
+    void eigenvalues(const double* w, int K, int N, cplx* out) override {
+        std::unique_ptr<EigSolver>& s = N <= kEigBatchedMaxN ? batched_ : xgeev_;
+        if (!s) s = N <= kEigBatchedMaxN ? make_batched_eig_solver() : make_xgeev_eig_solver();
+        s->eigenvalues(w, K, N, out);
+        stats_ = {};
+        for (const auto* p : {&batched_, &xgeev_})
+            if (*p) {
+                stats_.matrices += (*p)->stats().matrices;
+                stats_.fallbacks += (*p)->stats().fallbacks;
+            }
+    }
+
+private:
+    std::unique_ptr<EigSolver> batched_, xgeev_;
+};
+
+}  // namespace
+
+int eig_onchip_max_n() {
+    return eig::max_onchip_n(device_limits().smem_per_block);
+}
+
+void eig_batched_raw(const double* w, int K, int N, double* wr, double* wi, int* info,
+                     const EigBatchedOptions& opt) {
+    if (K < 0 || N <= 0) throw Error("eig_batched_raw: need K >= 0 matrices of N >= 1 units");
+    if (opt.itmax_factor < 0) throw Error("eig_batched_raw: itmax_factor must be >= 0");
+    if (K == 0) return;
+    const eig::Shape shape = eig::make_shape(N, device_limits().smem_per_block, opt.force_global);
+    const std::size_t nn = std::size_t(N) * N;
+    const int chunk = chunk_size(K, N);
+    const int buffers = chunk < K ? 2 : 1;
+    Stream streams[2];
+    DeviceBuffer<double> dw[2], dwr[2], dwi[2];
+    DeviceBuffer<int> dinfo[2];
+    for (int b = 0; b < buffers; ++b) {
+        streams[b] = make_stream();
+        dw[b] = DeviceBuffer<double>(std::size_t(chunk) * nn);
+        dwr[b] = DeviceBuffer<double>(std::size_t(chunk) * N);
+        dwi[b] = DeviceBuffer<double>(std::size_t(chunk) * N);
+        dinfo[b] = DeviceBuffer<int>(chunk);
+    }
+    for (int k0 = 0, c = 0; k0 < K; k0 += chunk, ++c) {
+        const int b = c % buffers, n = std::min(chunk, K - k0);
+        cudaStream_t s = streams[b].get();
+        copy_to_device(dw[b].data(), w + std::size_t(k0) * nn, std::size_t(n) * nn, s);
+        launch_eig_batched(shape, dw[b].data(), n, dwr[b].data(), dwi[b].data(), dinfo[b].data(),
+                           opt.itmax_factor, s);
+        copy_to_host(wr + std::size_t(k0) * N, dwr[b].data(), std::size_t(n) * N, s);
+        copy_to_host(wi + std::size_t(k0) * N, dwi[b].data(), std::size_t(n) * N, s);
+        copy_to_host(info + k0, dinfo[b].data(), std::size_t(n), s);
+    }
+    for (int b = 0; b < buffers; ++b) EIRNN_CHECK_CUDA(cudaStreamSynchronize(streams[b].get()));
+}
+
+std::unique_ptr<EigSolver> make_batched_eig_solver(const EigBatchedOptions& opt) {
+    if (opt.itmax_factor < 0) throw Error("make_batched_eig_solver: itmax_factor must be >= 0");
+    return std::make_unique<BatchedSolver>(opt);
+}
+
+std::unique_ptr<EigSolver> make_auto_eig_solver() {
+    return std::make_unique<AutoSolver>();
+}
+
+}  // namespace eirnn::cuda

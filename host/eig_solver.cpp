@@ -1,0 +1,48 @@
+// The names of the eigenvalue methods and the LAPACK solver (host/eig_solver.hpp). The solver for a
+// backend (make_eig_solver) lives in host/backend_select.cpp, which sees whether the build has
+// CUDA.
+#include "host/eig_solver.hpp"
+
+#include <utility>
+
+namespace eirnn {
+namespace {
+
+constexpr std::pair<EigMethod, const char*> kEigMethod[] = {{EigMethod::Auto, "auto"},
+                                                            {EigMethod::Lapack, "lapack"},
+                                                            {EigMethod::Batched, "batched"},
+                                                            {EigMethod::Xgeev, "xgeev"}};
+
+/// dgeev over matrices, threads over matrices (eigenvalues_batched): the reference.
+class LapackEigSolver final : public EigSolver {
+public:
+    explicit LapackEigSolver(int threads) : threads_(threads) {}
+    std::string name() const override { return "lapack"; }
+    void eigenvalues(const double* w, int K, int N, cplx* out) override {
+        eigenvalues_batched(w, K, N, out, threads_);
+        stats_.matrices += K;
+    }
+
+private:
+    int threads_;
+};
+
+}  // namespace
+
+std::optional<EigMethod> parse_eig_method(std::string_view s) {
+    for (const auto& [m, n] : kEigMethod)
+        if (s == n) return m;
+    return std::nullopt;
+}
+
+std::string_view name(EigMethod m) {
+    for (const auto& [e, n] : kEigMethod)
+        if (e == m) return n;
+    return "?";
+}
+
+std::unique_ptr<EigSolver> make_lapack_eig_solver(int threads) {
+    return std::make_unique<LapackEigSolver>(threads);
+}
+
+}  // namespace eirnn

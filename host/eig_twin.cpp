@@ -1,0 +1,90 @@
+// The CPU twin of the batched GPU eigensolver (kernels/eig_hqr.hpp with a one-thread team),
+// threads over matrices; non-converged matrices are recomputed with LAPACK dgeev.
+#include "host/eig_twin.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <vector>
+
+#include "host/eig_solver.hpp"
+#include "host/error.hpp"
+#include "kernels/eig_hqr.hpp"
+
+namespace eirnn {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+class TwinSolver final : public EigSolver {
+public:
+    TwinSolver(int threads, int itmax_factor) : threads_(threads), itmax_factor_(itmax_factor) {}
+
+    std::string name() const override { return "batched-cpu"; }
+
+    void eigenvalues(const double* w, int K, int N, cplx* out) override {
+        if (K < 0 || N <= 0) throw Error("eigenvalues: need K >= 0 matrices of N >= 1 units");
+        if (K == 0) return;
+        const std::size_t nn = std::size_t(N) * N;
+        std::atomic<long> fallbacks{0};
+        std::exception_ptr error;
+        const int threads =
+            std::max(1, std::min(threads_ > 0 ? threads_ : omp_get_max_threads(), K));
+#pragma omp parallel num_threads(threads)
+        {
+            std::vector<double> wr(N), wi(N);
+#pragma omp for schedule(dynamic, 1)
+            for (int k = 0; k < K; ++k) {
+                cplx* row = out + std::size_t(k) * N;
+                try {
+                    int info = eig_twin_raw(w + k * nn, N, wr.data(), wi.data(), itmax_factor_);
+                    if (info > 0) {
+                        ++fallbacks;
+                        try {
+                            std::vector<cplx> ref = eirnn::eigenvalues(w + k * nn, N);
+                            std::copy(ref.begin(), ref.end(), row);
+                        } catch (const Error&) {  // LAPACK did not converge either
+                            std::fill(row, row + N, cplx(kNaN, kNaN));
+                        }
+                        continue;
+                    }
+                    for (int j = 0; j < N; ++j)
+                        row[j] = info == 0 ? cplx(wr[j], wi[j]) : cplx(kNaN, kNaN);
+                    sort_spectrum(row, N);
+                } catch (...) {
+#pragma omp critical(eirnn_twin_error)
+                    if (!error) error = std::current_exception();
+                }
+            }
+        }
+        if (error) std::rethrow_exception(error);
+        stats_.matrices += K;
+        stats_.fallbacks += fallbacks.load();
+    }
+
+private:
+    int threads_;
+    int itmax_factor_;
+};
+
+}  // namespace
+
+int eig_twin_raw(const double* w, int N, double* wr, double* wi, int itmax_factor) {
+    if (N <= 0) throw Error("eig_twin_raw: N must be >= 1");
+    if (itmax_factor < 0) throw Error("eig_twin_raw: itmax_factor must be >= 0");
+    std::vector<double> a(w, w + std::size_t(N) * N);
+    eig::SerialTeam team;
+    return eig::eigenvalues(team, eig::Mat{a.data(), N}, N, wr, wi, itmax_factor);
+}
+
+std::unique_ptr<EigSolver> make_twin_eig_solver(int threads, int itmax_factor) {
+    if (threads < 0) throw InputError("--threads: must be >= 0 (0 = all cores)");
+    if (itmax_factor < 0) throw Error("make_twin_eig_solver: itmax_factor must be >= 0");
+    return std::make_unique<TwinSolver>(threads, itmax_factor);
+}
+
+}  // namespace eirnn
