@@ -1,4 +1,5 @@
-// Throughput of eigenvalues_batched (dgeev per matrix, OpenMP threads over matrices): matrices per
+// Throughput of eigenvalues_batched (dgeev per matrix, OpenMP threads over matrices; --method twin:
+// the CPU twin of the batched GPU eigensolver, kernels/eig_hqr.hpp, instead): matrices per
 // second on all cores for K random N x N matrices (N = 100, 256, 500 by default), K grown until a
 // case runs >= --seconds. --input FILE: time repeated passes over the (K,N,N) float64 datasets n<N>
 // of FILE whose N is in --sizes (bench/eig_compare.py writes them and times numpy on the same);
@@ -12,11 +13,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 #include "host/h5.hpp"
 #include "host/spectra.hpp"
@@ -30,7 +33,15 @@ struct Args {
     double seconds = 2.0;
     int threads = 0;
     std::string input, output;
+    std::string method = "lapack";  // lapack | twin
 };
+
+/// The solver of --method (made once in run()).
+std::unique_ptr<eirnn::EigSolver> g_solver;
+
+void solve(const double* w, int K, int N, eirnn::cplx* eig) {
+    g_solver->eigenvalues(w, K, N, eig);
+}
 
 double since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -42,13 +53,13 @@ struct Timing {
 };
 
 /// Repeated passes of one batched call over the K matrices until `seconds` have passed.
-Timing time_passes(const std::vector<double>& w, int K, int N, double seconds, int threads,
+Timing time_passes(const std::vector<double>& w, int K, int N, double seconds,
                    std::vector<eirnn::cplx>& eig) {
-    eirnn::eigenvalues_batched(w.data(), K, N, eig.data(), threads);  // warm-up
+    solve(w.data(), K, N, eig.data());  // warm-up
     Timing t;
     auto t0 = Clock::now();
     do {
-        eirnn::eigenvalues_batched(w.data(), K, N, eig.data(), threads);
+        solve(w.data(), K, N, eig.data());
         t.matrices += K;
         t.seconds = since(t0);
     } while (t.seconds < seconds);
@@ -70,7 +81,7 @@ Timing time_generated(int N, double seconds, int threads, int& K) {
         std::vector<double> w = random_matrices(K, N, 1000 + N);
         std::vector<eirnn::cplx> eig(std::size_t(K) * N);
         auto t0 = Clock::now();
-        eirnn::eigenvalues_batched(w.data(), K, N, eig.data(), threads);
+        solve(w.data(), K, N, eig.data());
         double s = since(t0);
         if (s >= seconds) return {K, s};
         K = static_cast<int>(std::ceil(K * std::min(8.0, 1.2 * seconds / std::max(s, 1e-3))));
@@ -112,19 +123,26 @@ Args parse(int argc, char** argv) {
             a.input = next();
         else if (k == "--output")
             a.output = next();
+        else if (k == "--method")
+            a.method = next();
         else
             throw eirnn::InputError(
                 "usage: eig_cpu [--sizes 100,256,500] [--seconds 2] "
-                "[--threads 0] [--input FILE] [--output FILE]");
+                "[--threads 0] [--method lapack|twin] [--input FILE] [--output FILE]");
     }
+    if (a.method != "lapack" && a.method != "twin")
+        throw eirnn::InputError("--method: lapack or twin, not '" + a.method + "'");
     return a;
 }
 
 void run(const Args& a) {
     const int threads = a.threads > 0 ? a.threads : omp_get_max_threads();
-    std::printf(
-        "eirnn eigenvalues_batched (dgeev, eigenvalues only): %d threads, OpenBLAS core %s\n",
-        threads, openblas_get_corename());
+    g_solver = a.method == "twin" ? eirnn::make_twin_eig_solver(a.threads)
+                                  : eirnn::make_lapack_eig_solver(a.threads);
+    std::printf("eirnn %s (%s, eigenvalues only): %d threads, OpenBLAS core %s\n",
+                g_solver->name().c_str(),
+                a.method == "twin" ? "CPU twin of the batched GPU eigensolver" : "dgeev", threads,
+                openblas_get_corename());
     if (a.input.empty()) {
         for (int N : a.sizes) {
             int K = 0;
@@ -144,7 +162,7 @@ void run(const Args& a) {
         const int K = static_cast<int>(w.dims[0]), N = static_cast<int>(w.dims[1]);
         if (std::find(a.sizes.begin(), a.sizes.end(), N) == a.sizes.end()) continue;
         std::vector<eirnn::cplx> eig(std::size_t(K) * N);
-        Timing t = time_passes(w.data, K, N, a.seconds, a.threads, eig);
+        Timing t = time_passes(w.data, K, N, a.seconds, eig);
         report(N, K, t);
         if (out.valid()) {
             std::string eig_name = name;

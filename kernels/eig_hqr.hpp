@@ -16,6 +16,7 @@
 #pragma once
 #include <cmath>
 #include <cstddef>
+#include <initializer_list>
 
 #include "kernels/hd.hpp"
 

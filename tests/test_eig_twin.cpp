@@ -291,3 +291,32 @@ TEST(EigTwin, SolverSameBitsForAnyThreadCount_K9_N33) {
 
 }  // namespace
 }  // namespace eirnn
+
+namespace eirnn {
+namespace {
+
+TEST(EigShape, OnChipUpToN170In227KB) {
+    const std::size_t hopper = 232448;  // opt-in shared memory per block on H100 / H200
+    eig::Shape s = eig::make_shape(100, hopper);
+    EXPECT_TRUE(s.onchip);
+    EXPECT_EQ(s.ld, 101);  // odd stride: a warp walking down a column hits distinct banks
+    EXPECT_EQ(s.threads, 128);
+    EXPECT_EQ(s.smem_bytes, (eig::kRedDoubles + 100 * 101) * sizeof(double));
+    EXPECT_EQ(eig::make_shape(169, hopper).ld, 169);
+    eig::Shape s170 = eig::make_shape(170, hopper);
+    EXPECT_TRUE(s170.onchip);
+    EXPECT_EQ(s170.ld, 170);  // the padded stride does not fit, the plain one does
+    EXPECT_LE(s170.smem_bytes, hopper);
+    eig::Shape s171 = eig::make_shape(171, hopper);
+    EXPECT_FALSE(s171.onchip);
+    EXPECT_EQ(s171.ld, 171);
+    EXPECT_EQ(s171.smem_bytes, eig::kRedDoubles * sizeof(double));
+    EXPECT_EQ(eig::make_shape(256, hopper).threads, 256);
+    EXPECT_EQ(eig::make_shape(1, hopper).threads, 32);
+    EXPECT_FALSE(eig::make_shape(33, hopper, /*force_global=*/true).onchip);
+    EXPECT_EQ(eig::max_onchip_n(hopper), 170);
+    EXPECT_EQ(eig::max_onchip_n(48 * 1024), 77);
+}
+
+}  // namespace
+}  // namespace eirnn
