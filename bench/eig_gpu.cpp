@@ -2,14 +2,15 @@
 // matrices (entries Gaussian / sqrt(N), std::mt19937_64 from a fixed seed), all on the same
 // matrices in one run: the batched kernel end to end (host doubles in, sorted eigenvalues out,
 // make_batched_eig_solver), its raw call (eig_batched_raw: copies + kernel, unsorted, no
-// fallback) and its kernel alone (one launch on matrices already on the device, CUDA events);
+// fallback) and its kernel alone (one launch on matrices already on the device, CUDA events, for
+// each block size of --block-threads);
 // cuSOLVER Xgeev looped over matrices on 1, 2, 4, 8 host threads (each its own stream;
 // timed on as many matrices as fit --xgeev-seconds); LAPACK dgeev on all CPU cores
 // (eigenvalues_batched), the reference of the sanity columns: the largest |lambda - lambda_lapack|
 // with both spectra sorted by sort_spectrum, and the count of matrices that differ by more than
 // 1e-9 max(1, ||W||_F) after nearest-neighbour matching. Times: steady clock after a warm-up call.
 // Usage: eig_gpu [--sizes 100:10000,256:1000] [--quick] [--xgeev-threads 1,2,4,8]
-//                [--xgeev-seconds 3] [--reps 3] [--seed 1]
+//                [--xgeev-seconds 3] [--reps 3] [--seed 1] [--block-threads 0,32,64,128,256]
 #include <cblas.h>
 #include <omp.h>
 
@@ -42,13 +43,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kUsage =
     "usage: eig_gpu [--sizes 100:10000,256:1000] [--quick] [--xgeev-threads 1,2,4,8]\n"
-    "               [--xgeev-seconds 3] [--reps 3] [--seed 1]\n"
+    "               [--xgeev-seconds 3] [--reps 3] [--seed 1] [--block-threads 0,32,64,128,256]\n"
     "  --sizes N:K,...     matrix size N and count K of each case\n"
     "  --quick             K = 2000 at N = 100 and 200 at N = 256, 1 s per Xgeev run, 1 rep\n"
     "  --xgeev-threads L   host threads (one stream each) of the looped Xgeev runs\n"
     "  --xgeev-seconds S   each Xgeev run solves the first matrices until S seconds have passed\n"
     "  --reps R            timed calls of the batched solver (the best is reported)\n"
-    "  --seed S            seed of the matrices\n";
+    "  --seed S            seed of the matrices\n"
+    "  --block-threads L   threads per block of the kernel-only runs (0: the kernel's own "
+    "choice)\n";
 
 constexpr double kRelTol = 1e-9;  // mismatch: > kRelTol * max(1, ||W||_F) after matching
 
@@ -59,6 +62,7 @@ struct Case {
 struct Args {
     std::vector<Case> cases = {{100, 10000}, {256, 1000}};
     std::vector<int> xgeev_threads = {1, 2, 4, 8};
+    std::vector<int> block_threads = {0, 32, 64, 128, 256};
     double xgeev_seconds = 3.0;
     int reps = 3;
     std::uint64_t seed = 1;
@@ -257,9 +261,11 @@ CaseResult run_case(const Case& cs, const Args& a) {
         res.rows.push_back(r);
     }
 
-    // The kernel alone: one launch over all K matrices already on the device, timed with events.
-    {
-        const eig::Shape shape = eig::make_shape(N, cuda::device_limits().smem_per_block);
+    // The kernel alone: one launch over all K matrices already on the device, timed with events,
+    // for each block size of --block-threads (0 = the kernel's own choice).
+    for (int block : a.block_threads) {
+        const eig::Shape shape =
+            eig::make_shape(N, cuda::device_limits().smem_per_block, false, block);
         cuda::Stream stream = cuda::make_stream();
         cudaStream_t s = stream.get();
         cuda::DeviceBuffer<double> dw(std::size_t(K) * nn), dwr(std::size_t(K) * N),
@@ -277,7 +283,8 @@ CaseResult run_case(const Case& cs, const Args& a) {
         EIRNN_CHECK_CUDA(cudaEventRecord(e1.get(), s));
         EIRNN_CHECK_CUDA(cudaEventSynchronize(e1.get()));
         Row r;
-        r.label = "batched kernel (kernel only)";
+        r.label = "batched kernel (kernel only, " + std::to_string(shape.threads) + " threads" +
+                  (block == 0 ? ", default)" : ")");
         r.N = N;
         r.K = K;
         r.seconds = 1e-3 * cuda::elapsed_ms(e0.get(), e1.get());
@@ -405,6 +412,8 @@ Args parse(int argc, char** argv, bool& help) {
             a.reps = 1;
         } else if (f == "--xgeev-threads")
             a.xgeev_threads = parse_ints(value());
+        else if (f == "--block-threads")
+            a.block_threads = parse_ints(value());
         else if (f == "--xgeev-seconds")
             a.xgeev_seconds = std::stod(value());
         else if (f == "--reps")
@@ -416,6 +425,9 @@ Args parse(int argc, char** argv, bool& help) {
     }
     for (int t : a.xgeev_threads)
         if (t < 1) throw InputError("--xgeev-threads: counts must be >= 1");
+    for (int t : a.block_threads)
+        if (t < 0 || t % 32 != 0 || t > eig::kMaxThreads)
+            throw InputError("--block-threads: 0 or multiples of 32 up to 256");
     return a;
 }
 

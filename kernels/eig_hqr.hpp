@@ -41,6 +41,26 @@ struct Red4 {
     double m0 = -kHuge, m1 = -kHuge;
 };
 
+/// Writes r to 4 doubles (a slot of a team's reduction scratch).
+EIRNN_HD inline void store(const Red4& r, double* slot) {
+    slot[0] = r.s0;
+    slot[1] = r.s1;
+    slot[2] = r.m0;
+    slot[3] = r.m1;
+}
+
+/// Combines `count` slots written by store(), in slot order (so every reader gets the same bits).
+EIRNN_HD inline Red4 combine(const double* slots, int count) {
+    Red4 t;
+    for (int q = 0; q < count; ++q) {
+        t.s0 += slots[4 * q + 0];
+        t.s1 += slots[4 * q + 1];
+        t.m0 = slots[4 * q + 2] > t.m0 ? slots[4 * q + 2] : t.m0;
+        t.m1 = slots[4 * q + 3] > t.m1 ? slots[4 * q + 3] : t.m1;
+    }
+    return t;
+}
+
 /// One thread working alone (the CPU twin).
 struct SerialTeam {
     int rank() const { return 0; }
@@ -640,10 +660,11 @@ constexpr int kMaxThreads = 256;
 /// The shape for N x N matrices under a per-block shared-memory limit (bytes). An odd row stride
 /// keeps the threads of a warp that walk down a column on distinct banks; when the padded matrix
 /// does not fit, the unpadded one is tried before falling back to global memory.
-inline Shape make_shape(int N, std::size_t smem_limit, bool force_global = false) {
+/// threads: per block, a multiple of 32 up to kMaxThreads; 0 = N rounded up to a warp, capped.
+inline Shape make_shape(int N, std::size_t smem_limit, bool force_global = false, int threads = 0) {
     Shape s;
     s.N = N;
-    int t = (N + 31) / 32 * 32;
+    int t = threads > 0 ? threads : (N + 31) / 32 * 32;
     s.threads = t < 32 ? 32 : (t > kMaxThreads ? kMaxThreads : t);
     const std::size_t red = kRedDoubles * sizeof(double);
     const int padded = N % 2 == 1 ? N : N + 1;

@@ -4,6 +4,7 @@
 // perturbation bound of dgeevx's reciprocal condition numbers.
 #pragma once
 #include <lapacke.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "host/config.hpp"
@@ -150,6 +152,37 @@ inline std::vector<Case> results_cases(const fs::path& file) {
                      std::vector<double>(a.data.begin() + k * nn, a.data.begin() + (k + 1) * nn)});
     return c;
 }
+
+/// A fresh folder under the system's temporary folder, removed with everything in it at the end.
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string& stem)
+        : path(fs::temp_directory_path() / (stem + "_" + std::to_string(::getpid()))) {
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+};
+
+#if defined(EIRNN_BINARY)
+/// Trains 3 small networks (N = 40, two epochs, CPU backend) with the eirnn CLI into dir and
+/// returns their trained recurrent matrices from the results file.
+inline std::vector<Case> trained_cases(const fs::path& dir) {
+    fs::path file = dir / "trained.h5";
+    std::string cmd = std::string(EIRNN_BINARY) +
+                      " train --backend cpu --networks 3 --units 40 --epochs 2 --trials 112"
+                      " --test-trials 16 --batch 16 --lr 2e-3 --first-in 5 --stim-dur 4"
+                      " --mem-gap 3 --var-delay 5 --out-gap 8 --no-spectra --quiet --force -o " +
+                      file.string() + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw Error("training failed: " + cmd);
+    return results_cases(file);
+}
+#endif
 
 /// Largest |a_i - b_pi(i)| over a matching pi that pairs the closest eigenvalues first.
 inline double matched_error(const std::vector<cplx>& a, const std::vector<cplx>& b) {

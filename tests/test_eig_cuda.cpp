@@ -63,6 +63,23 @@ TEST(CudaEig, SmallSizesMatchLapack_N1_N2_N3_N7_N33) {
             expect_kernel_matches_lapack(standard_cases(N, 1000 + N), global);
 }
 
+TEST(CudaEig, SmallAnyBlockSizeMatchesLapack_N33_N100) {
+    REQUIRE_DEVICE();
+    for (int N : {33, 100})
+        for (int threads : {32, 64, 256}) {
+            std::vector<int> info;
+            cuda::EigBatchedOptions opt;
+            opt.threads = threads;
+            std::vector<Case> cases = standard_cases(N, 5000 + N);
+            auto got = kernel(cases, info, opt);
+            for (std::size_t k = 0; k < cases.size(); ++k) {
+                ASSERT_EQ(info[k], 0) << cases[k].name << " threads " << threads;
+                EXPECT_LE(matched_error(got[k], lapack(cases[k])), tolerance(cases[k]))
+                    << cases[k].name << " threads " << threads;
+            }
+        }
+}
+
 class CudaEigSizes : public ::testing::TestWithParam<int> {};
 
 TEST_P(CudaEigSizes, MatchesLapackOnEveryStandardCase) {
@@ -117,17 +134,8 @@ TEST(CudaEig, SameBitsOnEveryRun_K32_N64) {
 
 TEST(CudaEig, TrainedMatricesFromAResultsFile_K3_N40) {
     REQUIRE_DEVICE();
-    fs::path dir = fs::temp_directory_path() / ("eirnn_eig_cuda_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    fs::path file = dir / "trained.h5";
-    std::string cmd = std::string(EIRNN_BINARY) +
-                      " train --backend cpu --networks 3 --units 40 --epochs 2 --trials 112"
-                      " --test-trials 16 --batch 16 --lr 2e-3 --first-in 5 --stim-dur 4"
-                      " --mem-gap 3 --var-delay 5 --out-gap 8 --no-spectra --quiet --force -o " +
-                      file.string() + " >/dev/null 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    expect_kernel_matches_lapack(results_cases(file), false);
-    fs::remove_all(dir);
+    TempDir dir("eirnn_eig_cuda");
+    expect_kernel_matches_lapack(trained_cases(dir.path), false);
 }
 
 TEST(CudaEig, KerasModelsOfTheStudy) {

@@ -86,18 +86,9 @@ struct ThreadTeam {
         bar->arrive_and_wait();
     }
     void all_reduce(eig::Red4& x) const {
-        scratch[4 * r + 0] = x.s0;
-        scratch[4 * r + 1] = x.s1;
-        scratch[4 * r + 2] = x.m0;
-        scratch[4 * r + 3] = x.m1;
+        eig::store(x, scratch + 4 * r);
         sync();
-        eig::Red4 t;
-        for (int q = 0; q < p; ++q) {
-            t.s0 += scratch[4 * q + 0];
-            t.s1 += scratch[4 * q + 1];
-            t.m0 = std::max(t.m0, scratch[4 * q + 2]);
-            t.m1 = std::max(t.m1, scratch[4 * q + 3]);
-        }
+        eig::Red4 t = eig::combine(scratch, p);
         sync();
         x = t;
     }
@@ -194,19 +185,10 @@ TEST(EigTwin, BadlyScaledMatrixIsBalanced_N40) {
 }
 
 TEST(EigTwin, TrainedMatricesFromAResultsFile_K3_N40) {
-    fs::path dir = fs::temp_directory_path() / ("eirnn_eig_twin_" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    fs::path file = dir / "trained.h5";
-    std::string cmd = std::string(EIRNN_BINARY) +
-                      " train --backend cpu --networks 3 --units 40 --epochs 2 --trials 112"
-                      " --test-trials 16 --batch 16 --lr 2e-3 --first-in 5 --stim-dur 4"
-                      " --mem-gap 3 --var-delay 5 --out-gap 8 --no-spectra --quiet --force -o " +
-                      file.string() + " >/dev/null 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    std::vector<Case> cases = results_cases(file);
+    TempDir dir("eirnn_eig_twin");
+    std::vector<Case> cases = trained_cases(dir.path);
     ASSERT_EQ(cases.size(), 3u);
     for (const Case& c : cases) expect_matches_lapack(c);
-    fs::remove_all(dir);
 }
 
 TEST(EigTwin, KerasModelsOfTheStudy) {

@@ -18,6 +18,8 @@ struct EigBatchedOptions {
     int itmax_factor = 30;  // QR iteration cap per deflation: itmax_factor * max(10, n)
     // Keep the working matrix in global memory even when it fits on chip (tests, benchmarks).
     bool force_global = false;
+    // Threads per block (a multiple of 32, at most 256); 0: N rounded up to a warp, at most 256.
+    int threads = 0;
 };
 
 /// Largest N whose working matrix fits in one block's shared memory on this device.

@@ -104,8 +104,11 @@ void eig_batched_raw(const double* w, int K, int N, double* wr, double* wi, int*
                      const EigBatchedOptions& opt) {
     if (K < 0 || N <= 0) throw Error("eig_batched_raw: need K >= 0 matrices of N >= 1 units");
     if (opt.itmax_factor < 0) throw Error("eig_batched_raw: itmax_factor must be >= 0");
+    if (opt.threads < 0 || opt.threads % 32 != 0 || opt.threads > eig::kMaxThreads)
+        throw Error("eig_batched_raw: threads must be 0 or a multiple of 32 up to 256");
     if (K == 0) return;
-    const eig::Shape shape = eig::make_shape(N, device_limits().smem_per_block, opt.force_global);
+    const eig::Shape shape =
+        eig::make_shape(N, device_limits().smem_per_block, opt.force_global, opt.threads);
     const std::size_t nn = std::size_t(N) * N;
     const int chunk = chunk_size(K, N);
     const int buffers = chunk < K ? 2 : 1;

@@ -27,20 +27,9 @@ struct BlockTeam {
             r.m1 = fmax(r.m1, __shfl_xor_sync(full, r.m1, o));
         }
         const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-        if (lane == 0) {
-            red[4 * warp + 0] = r.s0;
-            red[4 * warp + 1] = r.s1;
-            red[4 * warp + 2] = r.m0;
-            red[4 * warp + 3] = r.m1;
-        }
+        if (lane == 0) eig::store(r, red + 4 * warp);
         __syncthreads();
-        eig::Red4 t;
-        for (int w = 0; w < warps; ++w) {
-            t.s0 += red[4 * w + 0];
-            t.s1 += red[4 * w + 1];
-            t.m0 = fmax(t.m0, red[4 * w + 2]);
-            t.m1 = fmax(t.m1, red[4 * w + 3]);
-        }
+        eig::Red4 t = eig::combine(red, warps);
         __syncthreads();  // the scratch is free again
         r = t;
     }
