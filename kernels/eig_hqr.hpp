@@ -6,11 +6,12 @@
 //
 // The team is one CUDA thread block (kernels/cuda/eig.cu: BlockTeam, the matrix in shared or global
 // memory) or one CPU thread (SerialTeam: the CPU twin, host/eig_twin.cpp), so the CPU tests run
-// this very code. A team exposes rank(), size(), sync(), leader() and all_reduce(Red4&). Every
-// thread runs all scalar code redundantly on values read after a sync, so all threads take the same
-// branches; vector work is split over threads (rows or columns, strided by size()), each phase
-// ends with sync(). Scalars derived from shared data are written by the leader only, in a phase in
-// which no other thread reads them. No CUDA headers.
+// this very code. A team exposes rank(), size(), sync(), sync_warp0() (a sync of ranks 0..31 only,
+// called by every thread), leader() and all_reduce(Red4&). Every thread runs all scalar code
+// redundantly on values read after a sync, so all threads take the same branches; vector work is
+// split over threads (rows or columns, strided by size()), each phase ends with sync(). Scalars
+// derived from shared data are written by the leader only, in a phase in which no other thread
+// reads them. No CUDA headers.
 //
 // Storage: A(i, j) = a[i * ld + j]. The matrix is overwritten.
 #pragma once
@@ -67,6 +68,7 @@ struct SerialTeam {
     int size() const { return 1; }
     bool leader() const { return true; }
     void sync() const {}
+    void sync_warp0() const {}
     void all_reduce(Red4&) const {}
 };
 
@@ -414,6 +416,19 @@ EIRNN_HD void hessenberg(Team& t, Mat A, int ilo, int ihi) {
     }
 }
 
+/// The entries of column k-1 that step k of a QR sweep (bulge start m, active block l..i) sets:
+/// the reflector's beta and two zeros below it, or, for the first step when m > l, the scaled
+/// subdiagonal entry (dlahqr's H(k, k-1) * (1 - t1)).
+EIRNN_HD inline void finish_column(Mat H, int k, int m, int l, int i, double beta, double t1) {
+    if (k > m) {
+        H(k, k - 1) = beta;
+        H(k + 1, k - 1) = 0;
+        if (k < i - 1) H(k + 2, k - 1) = 0;
+    } else if (m > l) {
+        H(k, k - 1) *= (1 - t1);
+    }
+}
+
 /// Francis double-shift QR on the upper Hessenberg block [ilo, ihi] (dlahqr with wantt = wantz =
 /// false). Writes wr[ilo..ihi], wi[ilo..ihi] (leader). Returns 0, or the 1-based index i + 1 of the
 /// block that did not converge within itmax_factor * max(10, nh) iterations.
@@ -549,7 +564,16 @@ EIRNN_HD int hqr(Team& t, Mat H, int ilo, int ihi, double* wr, double* wi, int i
                 if (h00 <= h01) break;
             }
             t.sync();  // the shifts and the m scan read what the sweep's first phase writes
-            // The double-shift QR sweep: bulge creation at m, then chased down to i.
+            // The double-shift QR sweep: bulge creation at m, then chased down to i, one team sync
+            // per step. Step k applies its reflector G (rows/columns k..k+nr-1) from the left to
+            // columns k..i2 and from the right to rows i1..jend. Those two parts meet only in the
+            // corner (rows k..jend, columns k..k+nr-1), so the team splits the step into
+            //   left on columns k+nr..i2 | right on rows i1..k-1 | the corner, left then right,
+            // by the threads of the first warp (one warp sync between its two halves); every entry
+            // sees the same operations in the same order as in dlahqr. Column k-1 is finished one
+            // step later (pending below), when every thread has read it for its v.
+            int pending = -1;  // the step whose column k-1 the leader still has to write
+            double pending_beta = 0, pending_t1 = 0;
             for (k = m; k <= i - 1; ++k) {
                 const int nr = (i - k + 1) < 3 ? (i - k + 1) : 3;
                 if (k > m)
@@ -558,8 +582,8 @@ EIRNN_HD int hqr(Team& t, Mat H, int ilo, int ihi, double* wr, double* wi, int i
                 const double t1 = dlarfg_small(nr, beta, v + 1);
                 const double v2 = v[1], t2 = t1 * v2;
                 const double v3 = nr == 3 ? v[2] : 0, t3 = t1 * v3;
-                // From the left: rows k..k+nr-1, columns k..i2 (column k-1 is not touched).
-                for (int j = k + t.rank(); j <= i2; j += t.size()) {
+                const int jend = nr == 3 ? (k + 3 < i ? k + 3 : i) : i;
+                auto left = [&](int j) {
                     if (nr == 3) {
                         double sum = H(k, j) + v2 * H(k + 1, j) + v3 * H(k + 2, j);
                         H(k, j) -= sum * t1;
@@ -570,12 +594,8 @@ EIRNN_HD int hqr(Team& t, Mat H, int ilo, int ihi, double* wr, double* wi, int i
                         H(k, j) -= sum * t1;
                         H(k + 1, j) -= sum * t2;
                     }
-                }
-                t.sync();
-                // From the right: rows i1..min(k+3, i), columns k..k+nr-1; the leader finishes
-                // column k-1, which no thread reads in this phase.
-                const int jend = nr == 3 ? (k + 3 < i ? k + 3 : i) : i;
-                for (int j = i1 + t.rank(); j <= jend; j += t.size()) {
+                };
+                auto right = [&](int j) {
                     if (nr == 3) {
                         double sum = H(j, k) + v2 * H(j, k + 1) + v3 * H(j, k + 2);
                         H(j, k) -= sum * t1;
@@ -586,18 +606,23 @@ EIRNN_HD int hqr(Team& t, Mat H, int ilo, int ihi, double* wr, double* wi, int i
                         H(j, k) -= sum * t1;
                         H(j, k + 1) -= sum * t2;
                     }
-                }
-                if (t.leader()) {
-                    if (k > m) {
-                        H(k, k - 1) = beta;
-                        H(k + 1, k - 1) = 0;
-                        if (k < i - 1) H(k + 2, k - 1) = 0;
-                    } else if (m > l) {
-                        H(k, k - 1) *= (1 - t1);
-                    }
-                }
+                };
+                // The corner first (the first warp), then the rest.
+                for (int j = k + t.rank(); j < k + nr; j += t.size()) left(j);
+                t.sync_warp0();
+                for (int j = k + t.rank(); j <= jend; j += t.size()) right(j);
+                for (int j = k + nr + t.rank(); j <= i2; j += t.size()) left(j);
+                for (int j = i1 + t.rank(); j < k; j += t.size()) right(j);
+                if (t.leader() && pending >= 0)
+                    finish_column(H, pending, m, l, i, pending_beta, pending_t1);
+                pending = k;
+                pending_beta = beta;
+                pending_t1 = t1;
                 t.sync();
             }
+            if (t.leader() && pending >= 0)
+                finish_column(H, pending, m, l, i, pending_beta, pending_t1);
+            t.sync();
         }
         if (!converged) return i + 1;
         if (t.leader()) {

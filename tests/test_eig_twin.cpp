@@ -85,6 +85,7 @@ struct ThreadTeam {
         ++syncs[r];
         bar->arrive_and_wait();
     }
+    void sync_warp0() const { sync(); }  // the whole team is within one warp (p <= 32)
     void all_reduce(eig::Red4& x) const {
         eig::store(x, scratch + 4 * r);
         sync();

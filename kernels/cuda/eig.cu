@@ -15,6 +15,9 @@ struct BlockTeam {
     __device__ int size() const { return static_cast<int>(blockDim.x); }
     __device__ bool leader() const { return threadIdx.x == 0; }
     __device__ void sync() const { __syncthreads(); }
+    __device__ void sync_warp0() const {
+        if (threadIdx.x < 32) __syncwarp();
+    }
 
     /// Sums s0, s1 and maxima m0, m1 over the block; every thread gets the same values (the warp
     /// partials are combined in one fixed order by every thread).
