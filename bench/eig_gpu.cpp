@@ -53,6 +53,21 @@ constexpr const char* kUsage =
     "  --block-threads L   threads per block of the kernel-only runs (0: the kernel's own "
     "choice)\n";
 
+/// The kernel's raw output (wr, wi, info) as sorted spectra in eig (K,N); returns how many
+/// matrices have info != 0.
+int sorted_spectra(const std::vector<double>& wr, const std::vector<double>& wi,
+                   const std::vector<int>& info, int K, int N, cplx* eig) {
+    int failed = 0;
+    for (int k = 0; k < K; ++k) {
+        cplx* e = eig + std::size_t(k) * N;
+        for (int i = 0; i < N; ++i)
+            e[i] = cplx(wr[std::size_t(k) * N + i], wi[std::size_t(k) * N + i]);
+        sort_spectrum(e, N);
+        failed += info[k] != 0;
+    }
+    return failed;
+}
+
 constexpr double kRelTol = 1e-9;  // mismatch: > kRelTol * max(1, ||W||_F) after matching
 
 struct Case {
@@ -247,14 +262,7 @@ CaseResult run_case(const Case& cs, const Args& a) {
         const auto t0 = Clock::now();
         cuda::eig_batched_raw(w.data(), K, N, wr.data(), wi.data(), info.data());
         r.seconds = since(t0);
-        int failed = 0;
-        for (int k = 0; k < K; ++k) {
-            cplx* e = eig.data() + std::size_t(k) * N;
-            for (int i = 0; i < N; ++i)
-                e[i] = cplx(wr[std::size_t(k) * N + i], wi[std::size_t(k) * N + i]);
-            sort_spectrum(e, N);
-            failed += info[k] != 0;
-        }
+        const int failed = sorted_spectra(wr, wi, info, K, N, eig.data());
         r.note = "copies + kernel, unsorted; " + std::to_string(failed) + " with info != 0";
         compare(r, eig.data(), ref.data(), w.data(), K, N);
         progress(r);
@@ -294,14 +302,7 @@ CaseResult run_case(const Case& cs, const Args& a) {
         cuda::copy_to_host(wi.data(), dwi.data(), wi.size(), s);
         cuda::copy_to_host(info.data(), dinfo.data(), info.size(), s);
         EIRNN_CHECK_CUDA(cudaStreamSynchronize(s));
-        int failed = 0;
-        for (int k = 0; k < K; ++k) {
-            cplx* e = eig.data() + std::size_t(k) * N;
-            for (int i = 0; i < N; ++i)
-                e[i] = cplx(wr[std::size_t(k) * N + i], wi[std::size_t(k) * N + i]);
-            sort_spectrum(e, N);
-            failed += info[k] != 0;
-        }
+        const int failed = sorted_spectra(wr, wi, info, K, N, eig.data());
         r.note = std::string("one launch, data on the device, ") +
                  (shape.onchip ? "on chip" : "global memory") + "; " + std::to_string(failed) +
                  " with info != 0";
