@@ -3,6 +3,7 @@
 // CUDA.
 #include "host/eig_solver.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace eirnn {
@@ -39,6 +40,20 @@ std::string_view name(EigMethod m) {
     for (const auto& [e, n] : kEigMethod)
         if (e == m) return n;
     return "?";
+}
+
+void recompute_flagged(EigSolver& fallback, const double* w, int N, const std::vector<int>& flagged,
+                       cplx* out) {
+    if (flagged.empty()) return;
+    const std::size_t nn = std::size_t(N) * N, F = flagged.size();
+    std::vector<double> again(F * nn);
+    for (std::size_t f = 0; f < F; ++f)
+        std::copy(w + flagged[f] * nn, w + (flagged[f] + 1) * nn, again.begin() + f * nn);
+    std::vector<cplx> eig(F * N);
+    fallback.eigenvalues(again.data(), static_cast<int>(F), N, eig.data());
+    for (std::size_t f = 0; f < F; ++f)
+        std::copy(eig.begin() + f * N, eig.begin() + (f + 1) * N,
+                  out + std::size_t(flagged[f]) * N);
 }
 
 std::unique_ptr<EigSolver> make_lapack_eig_solver(int threads) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "host/config.hpp"
 #include "host/spectra.hpp"
@@ -42,6 +43,11 @@ public:
 protected:
     EigSolverStats stats_;
 };
+
+/// Recomputes the matrices of w (K,N,N) listed in `flagged` with `fallback`, all in one call, into
+/// their rows of out (K,N): how the batched kernel and its twin redo the matrices they flag.
+void recompute_flagged(EigSolver& fallback, const double* w, int N, const std::vector<int>& flagged,
+                       cplx* out);
 
 /// LAPACK dgeev over matrices on `threads` CPU threads (0 = all cores): the reference.
 std::unique_ptr<EigSolver> make_lapack_eig_solver(int threads);

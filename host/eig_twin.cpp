@@ -1,12 +1,12 @@
 // The CPU twin of the batched GPU eigensolver (kernels/eig_hqr.hpp with a one-thread team),
-// threads over matrices; non-converged matrices are recomputed with LAPACK dgeev.
+// threads over matrices; non-converged matrices are recomputed with LAPACK dgeev afterwards.
 #include "host/eig_twin.hpp"
 
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <exception>
 #include <limits>
 #include <vector>
@@ -22,7 +22,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 class TwinSolver final : public EigSolver {
 public:
-    TwinSolver(int threads, int itmax_factor) : threads_(threads), itmax_factor_(itmax_factor) {}
+    TwinSolver(int threads, int itmax_factor)
+        : threads_(threads),
+          itmax_factor_(itmax_factor),
+          fallback_(make_lapack_eig_solver(threads)) {}
 
     std::string name() const override { return "batched-cpu"; }
 
@@ -30,7 +33,7 @@ public:
         if (K < 0 || N <= 0) throw Error("eigenvalues: need K >= 0 matrices of N >= 1 units");
         if (K == 0) return;
         const std::size_t nn = std::size_t(N) * N;
-        std::atomic<long> fallbacks{0};
+        std::vector<int> flagged;
         std::exception_ptr error;
         const int threads =
             std::max(1, std::min(threads_ > 0 ? threads_ : omp_get_max_threads(), K));
@@ -43,13 +46,8 @@ public:
                 try {
                     int info = eig_twin_raw(w + k * nn, N, wr.data(), wi.data(), itmax_factor_);
                     if (info > 0) {
-                        ++fallbacks;
-                        try {
-                            std::vector<cplx> ref = eirnn::eigenvalues(w + k * nn, N);
-                            std::copy(ref.begin(), ref.end(), row);
-                        } catch (const Error&) {  // LAPACK did not converge either
-                            std::fill(row, row + N, cplx(kNaN, kNaN));
-                        }
+#pragma omp critical(eirnn_twin_flagged)
+                        flagged.push_back(k);
                         continue;
                     }
                     for (int j = 0; j < N; ++j)
@@ -62,13 +60,17 @@ public:
             }
         }
         if (error) std::rethrow_exception(error);
+        // LAPACK redoes the flagged matrices after the parallel part, in one call of its own.
+        std::sort(flagged.begin(), flagged.end());
+        recompute_flagged(*fallback_, w, N, flagged, out);
         stats_.matrices += K;
-        stats_.fallbacks += fallbacks.load();
+        stats_.fallbacks += static_cast<std::int64_t>(flagged.size());
     }
 
 private:
     int threads_;
     int itmax_factor_;
+    std::unique_ptr<EigSolver> fallback_;
 };
 
 }  // namespace

@@ -287,8 +287,9 @@ EIRNN_HD void balance(Team& t, Mat A, int n, int& ilo, int& ihi) {
     constexpr double sclfac = 2, factor = 0.95;
     const double sfmin1 = kSafmin / kUlp, sfmax1 = 1 / sfmin1;
     const double sfmin2 = sfmin1 * sclfac, sfmax2 = 1 / sfmin2;
-    // The scale factors themselves are not needed for eigenvalues, only their product per row
-    // (to respect LAPACK's guard against over- and underflow of the accumulated factor).
+    // The scale factors are not kept (eigenvalues do not need them), so the guard against over-
+    // and underflow applies to each step's factor f, where dgebal applies it to the accumulated
+    // one; the sweeps are capped at 100 (dgebal has no cap; a GPU block must not spin forever).
     bool noconv = true;
     for (int sweep = 0; noconv && sweep < 100; ++sweep) {
         noconv = false;

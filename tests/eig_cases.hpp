@@ -4,7 +4,6 @@
 // perturbation bound of dgeevx's reciprocal condition numbers.
 #pragma once
 #include <lapacke.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +12,6 @@
 #include <filesystem>
 #include <random>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "host/config.hpp"
@@ -22,10 +20,13 @@
 #include "host/keras.hpp"
 #include "host/model.hpp"
 #include "host/spectra.hpp"
+#include "tests/test_util.hpp"
 
 namespace eirnn::eigtest {
 
 namespace fs = std::filesystem;
+using testutil::matched_error;
+using testutil::TempDir;
 
 /// One test matrix (row-major N x N) with a name for messages.
 struct Case {
@@ -153,22 +154,6 @@ inline std::vector<Case> results_cases(const fs::path& file) {
     return c;
 }
 
-/// A fresh folder under the system's temporary folder, removed with everything in it at the end.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& stem)
-        : path(fs::temp_directory_path() / (stem + "_" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
-
 #if defined(EIRNN_BINARY)
 /// Trains 3 small networks (N = 40, two epochs, CPU backend) with the eirnn CLI into dir and
 /// returns their trained recurrent matrices from the results file.
@@ -183,33 +168,6 @@ inline std::vector<Case> trained_cases(const fs::path& dir) {
     return results_cases(file);
 }
 #endif
-
-/// Largest |a_i - b_pi(i)| over a matching pi that pairs the closest eigenvalues first.
-inline double matched_error(const std::vector<cplx>& a, const std::vector<cplx>& b) {
-    if (a.size() != b.size()) return INFINITY;
-    const std::size_t n = a.size();
-    struct Pair {
-        double d;
-        std::size_t i, j;
-    };
-    std::vector<Pair> pairs;
-    pairs.reserve(n * n);
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < n; ++j) pairs.push_back({std::abs(a[i] - b[j]), i, j});
-    std::sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) { return x.d < y.d; });
-    std::vector<char> ua(n, 0), ub(n, 0);
-    double worst = 0;
-    std::size_t matched = 0;
-    for (const Pair& p : pairs) {
-        if (ua[p.i] || ub[p.j]) continue;
-        ua[p.i] = ub[p.j] = 1;
-        worst = std::max(worst, p.d);
-        if (++matched == n) break;
-    }
-    for (const cplx& z : a)
-        if (!std::isfinite(z.real()) || !std::isfinite(z.imag())) return INFINITY;
-    return worst;
-}
 
 /// LAPACK dgeev eigenvalues of a row-major matrix (unsorted).
 inline std::vector<cplx> lapack(const Case& c) {
@@ -297,23 +255,10 @@ inline std::vector<Case> ill_conditioned_cases() {
 /// The largest ratio |lambda_i - mu_i| / (c bound_i) over a closest-first matching (mu: the
 /// solver's eigenvalues); <= 1 passes. c = 10: both LAPACK and the solver are within the bound.
 inline double bound_ratio(const Conditioned& ref, const std::vector<cplx>& got, double c = 10) {
-    const std::size_t n = ref.eig.size();
-    if (got.size() != n) return INFINITY;
-    struct Pair {
-        double d;
-        std::size_t i, j;
-    };
-    std::vector<Pair> pairs;
-    for (std::size_t i = 0; i < n; ++i)
-        for (std::size_t j = 0; j < n; ++j) pairs.push_back({std::abs(ref.eig[i] - got[j]), i, j});
-    std::sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) { return x.d < y.d; });
-    std::vector<char> ua(n, 0), ub(n, 0);
+    if (got.size() != ref.eig.size()) return INFINITY;
     double worst = 0;
-    for (const Pair& p : pairs) {
-        if (ua[p.i] || ub[p.j]) continue;
-        ua[p.i] = ub[p.j] = 1;
+    for (const testutil::MatchedPair& p : testutil::match_spectra(ref.eig, got))
         worst = std::max(worst, p.d / (c * ref.bound[p.i]));
-    }
     return worst;
 }
 

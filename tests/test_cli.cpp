@@ -18,8 +18,10 @@
 
 #include "host/backend.hpp"
 #include "host/h5.hpp"
+#include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
+using eirnn::testutil::matched_error;
 
 namespace {
 
@@ -185,20 +187,6 @@ std::vector<std::string> listing(const fs::path& dir) {
     return names;
 }
 
-/// Largest distance from each eigenvalue of a to its nearest not yet matched one of b (rows sorted
-/// by modulus can order near-equal moduli differently, e.g. an orthogonal matrix's).
-double match_distance(std::vector<std::complex<double>> a, std::vector<std::complex<double>> b) {
-    double worst = 0;
-    for (const auto& z : a) {
-        auto best = std::min_element(b.begin(), b.end(), [&](const auto& x, const auto& y) {
-            return std::abs(x - z) < std::abs(y - z);
-        });
-        worst = std::max(worst, std::abs(*best - z));
-        b.erase(best);
-    }
-    return worst;
-}
-
 const char* kSpectraGroup =
     " --units 24 --networks 3 --trials 80 --test-trials 16 --batch 16 --epochs 1 --first-in 4"
     " --stim-dur 3 --mem-gap 2 --var-delay 3 --out-gap 4 --quiet";
@@ -246,7 +234,7 @@ TEST_F(CliTest, SpectrumBatchedTwinMatchesLapack_K3_N24) {
             for (int i = 0; i < N * N; ++i) fro2 += double(w[k * N * N + i]) * w[k * N * N + i];
             std::vector<std::complex<double>> ra(ea.begin() + k * N, ea.begin() + (k + 1) * N);
             std::vector<std::complex<double>> rb(eb.begin() + k * N, eb.begin() + (k + 1) * N);
-            EXPECT_LE(match_distance(ra, rb), 1e-9 * std::max(1.0, std::sqrt(fro2)))
+            EXPECT_LE(matched_error(ra, rb), 1e-9 * std::max(1.0, std::sqrt(fro2)))
                 << name << " k=" << k;
         }
     }

@@ -26,6 +26,7 @@
 #include "kernels/cuda/batching.cuh"
 #include "kernels/cuda/optimizer.cuh"
 #include "kernels/cuda/rnn.cuh"
+#include "tests/test_util.hpp"
 
 #define EIRNN_REQUIRE_GPU()                                                        \
     do {                                                                           \
@@ -35,6 +36,9 @@
 
 namespace eirnn::cuda {
 namespace {
+
+using testutil::random_vector;
+using testutil::rel_err;
 
 template <class T>
 std::vector<T> download(const T* d, std::size_t n) {
@@ -48,25 +52,6 @@ DeviceBuffer<T> upload(const std::vector<T>& h) {
     DeviceBuffer<T> d(h.size());
     EIRNN_CHECK_CUDA(cudaMemcpy(d.data(), h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
     return d;
-}
-
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    return v;
-}
-
-/// max |a - b| / max |b| (infinite when a has a non-finite value).
-double rel_err(const float* a, const float* b, std::size_t n) {
-    double d = 0, m = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!std::isfinite(a[i])) return INFINITY;
-        d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
-        m = std::max(m, std::abs(static_cast<double>(b[i])));
-    }
-    return d / std::max(m, 1e-30);
 }
 
 // ---------------------------------------------------------------- the recurrent kernels
@@ -665,21 +650,7 @@ TEST(CudaTrainingDivergence, OneDivergingNetworkLeavesOthersAlone) {
 /// 54 learners, the first eight included, and the CPU's numbers on those eight.
 TEST(CudaTrainingLearning, AndN50K64LearnsLikeTheCpu) {
     EIRNN_REQUIRE_GPU();
-    GroupConfig c;
-    c.model.units = 50;
-    c.model.dale = DaleMode::None;
-    c.model.init = Init::Orthogonal;
-    c.model.gain = 1.3;
-    c.task.kind = TaskKind::And;
-    c.train.trials = 2000;
-    c.train.test_trials = 100;
-    c.train.epochs = 10;
-    c.train.batch = 8;
-    c.train.lr = 5e-4;
-    c.networks = 64;
-    c.seed = 1;
-    c.threads = 0;
-    c.spectra = false;
+    GroupConfig c = testutil::and_learning_config(64);
     GroupResult g = train_on(c, true);
     int learned = 0;
     for (int k = 0; k < c.networks; ++k) {

@@ -27,9 +27,13 @@
 #include "kernels/cuda/optimizer_cta.hpp"
 #include "kernels/cuda/rnn_cta.hpp"
 #include "kernels/rng.hpp"
+#include "tests/test_util.hpp"
 
 namespace eirnn::cuda {
 namespace {
+
+using testutil::random_vector;
+using testutil::rel_err;
 
 // ---------------------------------------------------------------- planner
 
@@ -239,14 +243,6 @@ Group make_group(int K, int N, int I, int O, bool with_mask, std::uint64_t seed)
     return g;
 }
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> nd(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = nd(rng);
-    return v;
-}
-
 /// Per-slot activation blocks laid out like the backend's (one block per slot, all buffers).
 struct Slots {
     std::size_t x, y, gy, h, th, delta, part, ms, hs, stride;
@@ -386,17 +382,6 @@ void emulate_backward(const RnnGeometry& g, const RnnBackwardArgs& a) {
             for (int tid = 0; tid < g.threads; ++tid)
                 bwd_bias(g, a, p[r], tid, bsum[r * g.threads + tid].v);
     }
-}
-
-/// max |a - b| / max(max |b|, 1e-30) over n values.
-double rel_err(const float* a, const float* b, std::size_t n) {
-    double d = 0, m = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        d = std::max(d, std::abs(static_cast<double>(a[i]) - b[i]));
-        m = std::max(m, std::abs(static_cast<double>(b[i])));
-        if (!std::isfinite(a[i])) return INFINITY;
-    }
-    return d / std::max(m, 1e-30);
 }
 
 /// Column-major SGEMM as cuBLAS computes it: C (m,n) = op(A) op(B), beta = 0.

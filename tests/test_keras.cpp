@@ -25,11 +25,13 @@
 #include "host/h5.hpp"
 #include "host/keras.hpp"
 #include "host/spectra.hpp"
+#include "tests/test_util.hpp"
 
 namespace eirnn {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::matched_error;
 
 // ---- an independent eigenvalue solver (test oracle) ----
 
@@ -141,20 +143,6 @@ std::vector<cplx> reference_eigenvalues(std::vector<double> a, int n) {
     return out;
 }
 
-/// Largest distance from each expected eigenvalue to its nearest unused computed one.
-double match_distance(std::vector<cplx> expected, std::vector<cplx> got) {
-    if (expected.size() != got.size()) return INFINITY;
-    double worst = 0;
-    for (const cplx& e : expected) {
-        auto best = std::min_element(got.begin(), got.end(), [&](const cplx& a, const cplx& b) {
-            return std::abs(a - e) < std::abs(b - e);
-        });
-        worst = std::max(worst, std::abs(*best - e));
-        got.erase(best);
-    }
-    return worst;
-}
-
 // ---- helpers ----
 
 const fs::path kModels = fs::path(EIRNN_SHARED_DIR) / "data" / "keras-models";
@@ -242,7 +230,7 @@ TEST(ReferenceSolver, AgreesWithKnownSpectra_N9) {
     reflect(a, n, u.data(), n, bu, 0, 0, n - 1, false);
     reflect(a, n, w.data(), n, bw, 0, 0, n - 1, true);
     reflect(a, n, w.data(), n, bw, 0, 0, n - 1, false);
-    EXPECT_LT(match_distance(expected, reference_eigenvalues(a, n)), 1e-12);
+    EXPECT_LT(matched_error(expected, reference_eigenvalues(a, n)), 1e-12);
 }
 
 TEST(ReferenceSolver, AgreesWithDgeevOnRandom_N150) {
@@ -251,7 +239,7 @@ TEST(ReferenceSolver, AgreesWithDgeevOnRandom_N150) {
     std::normal_distribution<double> d(0.0, 1.0 / std::sqrt(n));
     std::vector<double> a(n * n);
     for (double& x : a) x = d(rng);
-    EXPECT_LT(match_distance(reference_eigenvalues(a, n), eigenvalues(a.data(), n)), 1e-10);
+    EXPECT_LT(matched_error(reference_eigenvalues(a, n), eigenvalues(a.data(), n)), 1e-10);
 }
 
 // ---- Keras import ----
@@ -273,7 +261,7 @@ TEST(Keras, FiveModelsMatchIndependentEigenvalues_N100) {
             for (int j = 0; j < 100; ++j) ASSERT_EQ(l.w_rec[i * 100 + j], u.data[j * 100 + i]);
         std::vector<cplx> ref = reference_eigenvalues(u.data, 100);
         std::vector<cplx> got = eigenvalues(l.w_rec.data(), 100);
-        EXPECT_LT(match_distance(ref, got), 1e-8);
+        EXPECT_LT(matched_error(ref, got), 1e-8);
         EXPECT_NEAR(std::abs(got[0]), p.rho, 1e-12);
         EXPECT_NEAR(std::abs(got[6]), p.r_outer, 1e-12);
         EXPECT_NEAR(std::abs(got[99]), p.r_inner, 1e-12);

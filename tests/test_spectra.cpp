@@ -22,11 +22,13 @@
 #include "host/model.hpp"
 #include "host/spectra.hpp"
 #include "host/spectra_io.hpp"
+#include "tests/test_util.hpp"
 
 namespace eirnn {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::matched_error;
 
 std::vector<double> gaussian(int rows, int cols, double stddev, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -77,19 +79,6 @@ std::vector<double> matmul(const std::vector<double>& a, const std::vector<doubl
     return c;
 }
 
-/// Largest distance from each expected eigenvalue to its nearest unused computed one.
-double match_distance(std::vector<cplx> expected, std::vector<cplx> got) {
-    double worst = 0;
-    for (const cplx& e : expected) {
-        auto best = std::min_element(got.begin(), got.end(), [&](const cplx& a, const cplx& b) {
-            return std::abs(a - e) < std::abs(b - e);
-        });
-        worst = std::max(worst, std::abs(*best - e));
-        got.erase(best);
-    }
-    return worst;
-}
-
 fs::path temp_dir(const std::string& name) {
     fs::path d = fs::temp_directory_path() /
                  ("eirnn_test_spectra_" + name + "_" + std::to_string(::getpid()));
@@ -118,7 +107,7 @@ TEST(Eigenvalues, TriangularGivesDiagonal_N50) {
         diag.emplace_back(w[std::size_t(i) * N + i], 0.0);
     }
     std::vector<cplx> eig = eigenvalues(w.data(), N);
-    EXPECT_LT(match_distance(diag, eig), 1e-12);
+    EXPECT_LT(matched_error(diag, eig), 1e-12);
     for (const cplx& z : eig) EXPECT_EQ(z.imag(), 0.0);
 }
 
@@ -131,7 +120,7 @@ TEST(Eigenvalues, RotationBlocksExactPairsSorted_N8) {
         expected.push_back(std::polar(r[b], t[b]));
         expected.push_back(std::polar(r[b], -t[b]));
     }
-    EXPECT_LT(match_distance(expected, eig), 1e-14);
+    EXPECT_LT(matched_error(expected, eig), 1e-14);
     // Descending modulus; ties by larger real part, then larger imaginary part first.
     for (int i = 0; i + 1 < 8; ++i) {
         double a = std::abs(eig[i]), b = std::abs(eig[i + 1]);
@@ -557,7 +546,7 @@ TEST(SpectraIo, GroupSpectraRecordTheSolver_K3_N16) {
         for (int k = 0; k < K; ++k) {
             std::vector<cplx> ea(a.begin() + k * N, a.begin() + (k + 1) * N);
             std::vector<cplx> eb(b.begin() + k * N, b.begin() + (k + 1) * N);
-            EXPECT_LT(match_distance(ea, eb), 1e-9) << name << " k=" << k;
+            EXPECT_LT(matched_error(ea, eb), 1e-9) << name << " k=" << k;
         }
     }
     fs::remove_all(dir);

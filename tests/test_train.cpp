@@ -7,6 +7,7 @@
 
 #include "host/backend.hpp"
 #include "host/trainer.hpp"
+#include "tests/test_util.hpp"
 
 namespace eirnn {
 namespace {
@@ -159,21 +160,7 @@ TEST(TrainLearning, AndUnconstrainedN50Learns) {
     // accuracy. Measured: 8 of 8 seeds learned (100% accuracy) by their 3rd-4th epoch with these
     // settings, whereas lr >= 2e-3, or gain 1 with batch 64, left most networks on the "always 0"
     // plateau.
-    GroupConfig c;
-    c.model.units = 50;
-    c.model.dale = DaleMode::None;
-    c.model.init = Init::Orthogonal;
-    c.model.gain = 1.3;
-    c.task.kind = TaskKind::And;
-    c.train.trials = 2000;
-    c.train.test_trials = 100;
-    c.train.epochs = 10;
-    c.train.batch = 8;
-    c.train.lr = 5e-4;
-    c.networks = 4;
-    c.seed = 1;
-    c.threads = 0;
-    c.spectra = false;
+    GroupConfig c = testutil::and_learning_config(4);
     GroupResult r = train(c);
     for (int k = 0; k < c.networks; ++k) {
         EXPECT_GE(r.accuracy[k], 0.9f) << "network " << k << " test loss " << r.test_loss[k];

@@ -17,7 +17,6 @@ Subcommands:
 Uses only long-standing JAX APIs (jit, vmap, value_and_grad, lax.scan; jax 0.4.30 up to current).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -256,40 +255,9 @@ def trace(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="speed of the training step (trial-steps/s)")
-    b.add_argument("--data", required=True, help="trials (eirnn data --out ...)")
-    b.add_argument("--units", "-N", type=int, default=100)
-    b.add_argument("--networks", "-K", type=int, default=16)
-    b.add_argument("--batch", type=int, default=64)
-    b.add_argument("--updates", type=int, default=8, help="timed updates")
-    b.add_argument(
-        "--warmup", type=int, default=2, help="untimed updates first (the first compiles)"
+    p, _, _ = peer_io.command_line(
+        __doc__.split("\n\n")[0], warmup_help="untimed updates first (the first compiles)"
     )
-    b.add_argument(
-        "--test-trials", type=int, default=50, help="trials at the end of --data not trained on"
-    )
-    b.add_argument("--dale", default="project", choices=["project", "reparam", "none"])
-    b.add_argument("--alpha", type=float, default=1.0)
-    b.add_argument("--seed", type=int, default=1)
-    b.add_argument(
-        "--memory-gb",
-        type=float,
-        default=0,
-        help="activation memory per chunk of networks (default: half the GPU, 40%% of free RAM)",
-    )
-    t = sub.add_parser("trace", help="replay an eirnn_trace run; write losses and raw gradients")
-    t.add_argument("--data", required=True, help="trials (eirnn data --out ...)")
-    t.add_argument(
-        "--init", required=True, help="results file of the untrained group (eirnn_trace --init-out)"
-    )
-    t.add_argument(
-        "--trace", required=True, help="eirnn_trace --out file (its batches are replayed)"
-    )
-    t.add_argument("--out", required=True)
-    for s in (b, t):
-        s.add_argument("--device", default="cpu", help="cpu | cuda")
     args = p.parse_args(argv)
     bench(args) if args.command == "bench" else trace(args)
 

@@ -10,6 +10,7 @@ Shapes: K networks, N units, I inputs, O outputs, T steps, B trials per batch, U
 are time-major per network: x (K,T,B,I), y and loss mask (K,T,B,O). Only numpy and h5py are used
 here."""
 
+import argparse
 import json
 from dataclasses import dataclass, field
 
@@ -310,6 +311,45 @@ def available_memory():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     return 8e9
+
+
+def command_line(description, warmup_help="untimed updates first"):
+    """The command line both peers share: `bench` (speed of the training step) and `trace`
+    (replay of an eirnn_trace run), each with --device. Returns (parser, bench, trace) so that a
+    peer can add its own options."""
+    p = argparse.ArgumentParser(description=description)
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench", help="speed of the training step (trial-steps/s)")
+    b.add_argument("--data", required=True, help="trials (eirnn data --out ...)")
+    b.add_argument("--units", "-N", type=int, default=100)
+    b.add_argument("--networks", "-K", type=int, default=16)
+    b.add_argument("--batch", type=int, default=64)
+    b.add_argument("--updates", type=int, default=8, help="timed updates")
+    b.add_argument("--warmup", type=int, default=2, help=warmup_help)
+    b.add_argument(
+        "--test-trials", type=int, default=50, help="trials at the end of --data not trained on"
+    )
+    b.add_argument("--dale", default="project", choices=["project", "reparam", "none"])
+    b.add_argument("--alpha", type=float, default=1.0)
+    b.add_argument("--seed", type=int, default=1)
+    b.add_argument(
+        "--memory-gb",
+        type=float,
+        default=0,
+        help="activation memory per chunk of networks (default: half the GPU, 40%% of free RAM)",
+    )
+    t = sub.add_parser("trace", help="replay an eirnn_trace run; write losses and raw gradients")
+    t.add_argument("--data", required=True, help="trials (eirnn data --out ...)")
+    t.add_argument(
+        "--init", required=True, help="results file of the untrained group (eirnn_trace --init-out)"
+    )
+    t.add_argument(
+        "--trace", required=True, help="eirnn_trace --out file (its batches are replayed)"
+    )
+    t.add_argument("--out", required=True)
+    for s in (b, t):
+        s.add_argument("--device", default="cpu", help="cpu | cuda")
+    return p, b, t
 
 
 def _text(v):

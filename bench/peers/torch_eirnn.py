@@ -19,7 +19,6 @@ Subcommands:
 Works with torch 1.13 (Debian) up to 2.x; numpy and h5py for the files (peer_io.py).
 """
 
-import argparse
 import json
 import os
 import sys
@@ -298,39 +297,9 @@ def trace(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="speed of the training step (trial-steps/s)")
-    b.add_argument("--data", required=True, help="trials (eirnn data --out ...)")
-    b.add_argument("--units", "-N", type=int, default=100)
-    b.add_argument("--networks", "-K", type=int, default=16)
-    b.add_argument("--batch", type=int, default=64)
-    b.add_argument("--updates", type=int, default=8, help="timed updates")
-    b.add_argument("--warmup", type=int, default=2, help="untimed updates first")
-    b.add_argument(
-        "--test-trials", type=int, default=50, help="trials at the end of --data not trained on"
-    )
-    b.add_argument("--dale", default="project", choices=["project", "reparam", "none"])
-    b.add_argument("--alpha", type=float, default=1.0)
-    b.add_argument("--seed", type=int, default=1)
+    p, b, t = peer_io.command_line(__doc__.split("\n\n")[0])
     b.add_argument("--no-cuda-graph", action="store_true", help="run the CUDA update eagerly")
-    b.add_argument(
-        "--memory-gb",
-        type=float,
-        default=0,
-        help="activation memory per chunk of networks (default: half the GPU, 40%% of free RAM)",
-    )
-    t = sub.add_parser("trace", help="replay an eirnn_trace run; write losses and raw gradients")
-    t.add_argument("--data", required=True, help="trials (eirnn data --out ...)")
-    t.add_argument(
-        "--init", required=True, help="results file of the untrained group (eirnn_trace --init-out)"
-    )
-    t.add_argument(
-        "--trace", required=True, help="eirnn_trace --out file (its batches are replayed)"
-    )
-    t.add_argument("--out", required=True)
     for s in (b, t):
-        s.add_argument("--device", default="cpu", help="cpu | cuda")
         s.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op CPU threads")
     args = p.parse_args(argv)
     bench(args) if args.command == "bench" else trace(args)

@@ -102,10 +102,9 @@ void add_reproduce_command(CLI::App& app) {
     CLI::App* sub = app.add_subcommand(
         "reproduce",
         "Reproduce the study (Jarne & Caruso): tasks x init x e_frac x dale x units, trained, "
-        "analysed "
-        "and reported in DIR/report.md. quick: a thinned design for a laptop CPU (minutes); paper: "
-        "the "
-        "full design and protocol (use --backend cuda). Rerun the same command to resume.");
+        "analysed and reported in DIR/report.md. quick: a thinned design for a laptop CPU "
+        "(minutes); paper: the full design and protocol (use --backend cuda). Rerun the same "
+        "command to resume.");
     sub->add_option("--preset", args->preset, "quick | paper (examples/reproduce_<preset>.toml)")
         ->capture_default_str();
     sub->add_option("--out,-o", args->out, "output folder (default: reproduce_<preset>)");

@@ -38,7 +38,6 @@ public:
     void eigenvalues(const double* w, int K, int N, cplx* out) override {
         if (K < 0 || N <= 0) throw Error("eigenvalues: need K >= 0 matrices of N >= 1 units");
         if (K == 0) return;
-        const std::size_t nn = std::size_t(N) * N;
         std::vector<double> wr(std::size_t(K) * N), wi(std::size_t(K) * N);
         std::vector<int> info(K);
         eig_batched_raw(w, K, N, wr.data(), wi.data(), info.data(), opt_);
@@ -55,15 +54,8 @@ public:
             sort_spectrum(row, N);
         }
         if (!flagged.empty()) {
-            std::vector<double> again(flagged.size() * nn);
-            for (std::size_t f = 0; f < flagged.size(); ++f)
-                std::copy(w + flagged[f] * nn, w + (flagged[f] + 1) * nn, again.begin() + f * nn);
-            std::vector<cplx> eig(flagged.size() * N);
             if (!fallback_) fallback_ = make_xgeev_eig_solver();
-            fallback_->eigenvalues(again.data(), static_cast<int>(flagged.size()), N, eig.data());
-            for (std::size_t f = 0; f < flagged.size(); ++f)
-                std::copy(eig.begin() + f * N, eig.begin() + (f + 1) * N,
-                          out + std::size_t(flagged[f]) * N);
+            recompute_flagged(*fallback_, w, N, flagged, out);
         }
         stats_.matrices += K;
         stats_.fallbacks += static_cast<std::int64_t>(flagged.size());
