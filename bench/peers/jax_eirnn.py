@@ -164,26 +164,11 @@ def memory_budget(device, gigabytes):
 
 def bench(args):
     device = pick_device(args.device)
-    trials = peer_io.read_trials(args.data)
-    model = peer_io.Model(dale=args.dale, alpha=args.alpha)
-    start = peer_io.synthetic_start(
-        args.networks, args.units, trials.x.shape[2], trials.y.shape[2], model, seed=args.seed
-    )
-    # The scan keeps a few (K,T,B,N) float arrays for the backward pass; larger ensembles are
-    # trained in chunks of networks (independent, so the function is the same).
-    chunks = peer_io.chunks(
-        args.networks,
-        6 * 4 * trials.T * args.batch * args.units,
-        memory_budget(device, args.memory_gb),
-    )
-    states = [initial_state(start.slice(lo, hi), device) for lo, hi in chunks]
+    b = peer_io.BenchSetup(args, memory_budget(device, args.memory_gb))
+    trials, model, chunks = b.trials, b.model, b.chunks
+    states = [initial_state(b.start.slice(lo, hi), device) for lo, hi in chunks]
     data = tuple(jax.device_put(jnp.asarray(a), device) for a in (trials.x, trials.y, trials.mask))
-    n_train = trials.n - args.test_trials
-    rng = np.random.default_rng(args.seed)
-    batches = peer_io.epoch_batches(
-        rng, args.networks, n_train, args.batch, args.warmup + args.updates
-    )
-    index = jax.device_put(jnp.asarray(batches), device)
+    index = jax.device_put(jnp.asarray(b.batches), device)
     step = make_gather_step(model)
 
     def update(u, which):
@@ -207,23 +192,9 @@ def bench(args):
         losses = update(u, range(len(chunks)))
     jax.block_until_ready([s for s, _ in states])
     seconds = time.perf_counter() - t0
-    trial_steps = args.networks * args.updates * args.batch * trials.T
-    result = {
-        "peer": "jax",
-        "version": jax.__version__,
-        "device": str(device),
-        "openblas": peer_io.openblas_core(),
-        "K": args.networks,
-        "N": args.units,
-        "B": args.batch,
-        "T": trials.T,
-        "chunks": len(chunks),
-        "updates": args.updates,
-        "seconds": seconds,
-        "warmup_seconds": t_warm,
-        "trial_steps_per_s": trial_steps / seconds,
-        "final_loss_mean": float(jnp.mean(jnp.concatenate(losses))),
-    }
+    result = b.result(args, "jax", seconds, version=jax.__version__, device=str(device))
+    result["warmup_seconds"] = t_warm
+    result["final_loss_mean"] = float(jnp.mean(jnp.concatenate(losses)))
     print("RESULT " + json.dumps(result), flush=True)
 
 

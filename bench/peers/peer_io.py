@@ -313,6 +313,50 @@ def available_memory():
     return 8e9
 
 
+class BenchSetup:
+    """What both peers' `bench` starts from: the trials, the model, the synthetic initial weights,
+    the chunks of networks that fit `budget` bytes, and the (U,K,B) batch indices of warm-up and
+    timed updates."""
+
+    def __init__(self, args, budget):
+        self.trials = read_trials(args.data)
+        self.model = Model(dale=args.dale, alpha=args.alpha)
+        self.start = synthetic_start(
+            args.networks,
+            args.units,
+            self.trials.x.shape[2],
+            self.trials.y.shape[2],
+            self.model,
+            seed=args.seed,
+        )
+        # The frameworks keep about six (K,T,B,N) float arrays for the backward pass; larger
+        # ensembles are trained in chunks of networks (independent, so the function is the same).
+        self.chunks = chunks(args.networks, 6 * 4 * self.trials.T * args.batch * args.units, budget)
+        rng = np.random.default_rng(args.seed)
+        self.batches = epoch_batches(
+            rng,
+            args.networks,
+            self.trials.n - args.test_trials,
+            args.batch,
+            args.warmup + args.updates,
+        )
+
+    def result(self, args, peer, seconds, **extra):
+        """The RESULT record of a timed run (trial-steps/s over the timed updates)."""
+        r = {"peer": peer, **extra, "openblas": openblas_core()}
+        r.update(
+            K=args.networks,
+            N=args.units,
+            B=args.batch,
+            T=self.trials.T,
+            chunks=len(self.chunks),
+            updates=args.updates,
+            seconds=seconds,
+            trial_steps_per_s=args.networks * args.updates * args.batch * self.trials.T / seconds,
+        )
+        return r
+
+
 def command_line(description, warmup_help="untimed updates first"):
     """The command line both peers share: `bench` (speed of the training step) and `trace`
     (replay of an eirnn_trace run), each with --device. Returns (parser, bench, trace) so that a

@@ -206,29 +206,14 @@ def bench(args):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     device = torch.device(args.device)
-    trials = peer_io.read_trials(args.data)
-    model = peer_io.Model(dale=args.dale, alpha=args.alpha)
-    start = peer_io.synthetic_start(
-        args.networks, args.units, trials.x.shape[2], trials.y.shape[2], model, seed=args.seed
-    )
-    # Autograd keeps about five (K,T,B,N) float tensors; larger ensembles are trained in chunks of
-    # networks (independent, so the function is the same).
-    chunks = peer_io.chunks(
-        args.networks,
-        6 * 4 * trials.T * args.batch * args.units,
-        memory_budget(device, args.memory_gb),
-    )
+    b = peer_io.BenchSetup(args, memory_budget(device, args.memory_gb))
+    trials, chunks = b.trials, b.chunks
     on_device = tuple(torch.tensor(a, device=device) for a in (trials.x, trials.y, trials.mask))
     trainers = [
-        Trainer(Ensemble(start.slice(lo, hi), device), on_device, not args.no_cuda_graph)
+        Trainer(Ensemble(b.start.slice(lo, hi), device), on_device, not args.no_cuda_graph)
         for lo, hi in chunks
     ]
-    n_train = trials.n - args.test_trials
-    rng = np.random.default_rng(args.seed)
-    batches = peer_io.epoch_batches(
-        rng, args.networks, n_train, args.batch, args.warmup + args.updates
-    )
-    index = torch.tensor(batches, dtype=torch.int64, device=device)
+    index = torch.tensor(b.batches, dtype=torch.int64, device=device)
 
     def update(u, which):
         return [trainers[c].update(index[u, chunks[c][0] : chunks[c][1]]) for c in which]
@@ -244,24 +229,16 @@ def bench(args):
         losses = update(u, everything)
     synchronize(device)
     seconds = time.perf_counter() - t0
-    trial_steps = args.networks * args.updates * args.batch * trials.T
-    result = {
-        "peer": "torch",
-        "version": torch.__version__,
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "cuda_graph": trainers[0].graph is not None,
-        "openblas": peer_io.openblas_core(),
-        "K": args.networks,
-        "N": args.units,
-        "B": args.batch,
-        "T": trials.T,
-        "chunks": len(chunks),
-        "updates": args.updates,
-        "seconds": seconds,
-        "trial_steps_per_s": trial_steps / seconds,
-        "final_loss_mean": float(torch.cat(losses).mean()),
-    }
+    result = b.result(
+        args,
+        "torch",
+        seconds,
+        version=torch.__version__,
+        device=str(device),
+        threads=torch.get_num_threads(),
+        cuda_graph=trainers[0].graph is not None,
+    )
+    result["final_loss_mean"] = float(torch.cat(losses).mean())
     print("RESULT " + json.dumps(result), flush=True)
 
 
