@@ -5,6 +5,7 @@
 // of a random trial each (the data set is L2-resident for the study's sizes).
 #include "host/cuda/error.hpp"
 #include "kernels/cuda/batching.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace eirnn::cuda {
 
@@ -44,7 +45,7 @@ void gather_batch(const GatherArgs& a, cudaStream_t s) {
     const long chunks = (pairs + kThreads - 1) / kThreads;
     if (chunks > 65535) throw Error("gather_batch: T * B too large");
     dim3 grid(static_cast<unsigned>(a.count), static_cast<unsigned>(chunks));
-    gather_batch_kernel<<<grid, kThreads, 0, s>>>(a);
+    launch_kernel(gather_batch_kernel, grid, dim3(kThreads), 0, s, a);
     EIRNN_CHECK_CUDA(cudaGetLastError());
 }
 

@@ -3,6 +3,7 @@
 // in place in global memory otherwise.
 #include "host/cuda/error.hpp"
 #include "kernels/cuda/eig.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace eirnn::cuda {
 namespace {
@@ -41,7 +42,7 @@ struct BlockTeam {
 __global__ void __launch_bounds__(eig::kMaxThreads)
     eig_batched_kernel(double* w, int N, int ld, bool onchip, double* wr, double* wi, int* info,
                        int itmax_factor) {
-    extern __shared__ double smem[];
+    EIRNN_DYNAMIC_SHARED(double, smem);
     const std::size_t k = blockIdx.x;
     const std::size_t nn = std::size_t(N) * N;
     BlockTeam team{smem};
@@ -66,8 +67,9 @@ void launch_eig_batched(const eig::Shape& shape, double* d_w, int K, double* d_w
         EIRNN_CHECK_CUDA(cudaFuncSetAttribute(eig_batched_kernel,
                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
                                               static_cast<int>(shape.smem_bytes)));
-    eig_batched_kernel<<<K, shape.threads, shape.smem_bytes, s>>>(
-        d_w, shape.N, shape.ld, shape.onchip, d_wr, d_wi, d_info, itmax_factor);
+    launch_kernel(eig_batched_kernel, dim3(static_cast<unsigned>(K)),
+                  dim3(static_cast<unsigned>(shape.threads)), shape.smem_bytes, s, d_w, shape.N,
+                  shape.ld, shape.onchip, d_wr, d_wi, d_info, itmax_factor);
     EIRNN_CHECK_CUDA(cudaGetLastError());
 }
 

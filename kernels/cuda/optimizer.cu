@@ -11,6 +11,7 @@
 #include <cmath>
 
 #include "host/cuda/error.hpp"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/optimizer.cuh"
 
 namespace eirnn::cuda {
@@ -32,8 +33,8 @@ __device__ double block_sum(double v, double* scratch) {
 }
 
 __global__ void __launch_bounds__(kThreads) adam_update_kernel(const OptimizerArgs a) {
-    __shared__ double scratch[kThreads / 32];
-    __shared__ int diverged;
+    EIRNN_STATIC_SHARED(double, scratch, kThreads / 32);
+    EIRNN_STATIC_SHARED(int, diverged, 1);
     const int slot = static_cast<int>(blockIdx.x);
     const int net = a.nets ? a.nets[slot] : slot;
     if (a.status[net] != 0) return;
@@ -54,11 +55,11 @@ __global__ void __launch_bounds__(kThreads) adam_update_kernel(const OptimizerAr
     const double loss = a.loss[slot];
     if (threadIdx.x == 0) {
         const double total = sq[0] + sq[1] + sq[2] + sq[3] + sq[4];
-        diverged = !isfinite(loss) || !isfinite(total);
-        if (diverged) a.status[net] = 1;
+        diverged[0] = !isfinite(loss) || !isfinite(total);
+        if (diverged[0]) a.status[net] = 1;
     }
     __syncthreads();
-    if (diverged) return;
+    if (diverged[0]) return;
     const AdamStep step{a.lr[static_cast<std::size_t>(slot) * a.lr_stride], a.beta1, a.beta2,
                         a.eps};
     for (int t = 0; t < 5; ++t) {
@@ -79,7 +80,8 @@ void adam_update(const OptimizerArgs& a, cudaStream_t s) {
     if (!a.params || !a.m || !a.v || !a.grads || !a.loss || !a.lr || !a.status || !a.updates ||
         !a.epoch_sum || a.N < 1)
         throw Error("adam_update: missing buffers");
-    adam_update_kernel<<<a.count, kThreads, 0, s>>>(a);
+    launch_kernel(adam_update_kernel, dim3(static_cast<unsigned>(a.count)), dim3(kThreads), 0, s,
+                  a);
     EIRNN_CHECK_CUDA(cudaGetLastError());
 }
 

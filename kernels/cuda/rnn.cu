@@ -20,6 +20,7 @@
 #include <string>
 
 #include "host/cuda/error.hpp"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/rnn.cuh"
 
 namespace cg = cooperative_groups;
@@ -54,7 +55,7 @@ __device__ __forceinline__ void step_barrier(int C) {
 template <bool kOnChip, bool kPlain>
 __global__ void __launch_bounds__(kMaxThreads)
     rnn_forward_kernel(const RnnForwardArgs a, const RnnGeometry geometry) {
-    extern __shared__ float4 smem4[];
+    EIRNN_DYNAMIC_SHARED(float4, smem4);
     RnnGeometry g = geometry;
     g.onchip = kOnChip;  // a compile-time constant from here on: shared-memory loads on chip
     const CtaPlace p = cta_place(g, a.net, blockIdx.x);
@@ -76,7 +77,7 @@ __global__ void __launch_bounds__(kMaxThreads)
 template <bool kOnChip, bool kLeak>
 __global__ void __launch_bounds__(kMaxThreads)
     rnn_backward_kernel(const RnnBackwardArgs a, const RnnGeometry geometry) {
-    extern __shared__ float4 smem4[];
+    EIRNN_DYNAMIC_SHARED(float4, smem4);
     RnnGeometry g = geometry;
     g.onchip = kOnChip;
     const CtaPlace p = cta_place(g, a.net, blockIdx.x);
@@ -119,8 +120,8 @@ __device__ __forceinline__ bool slot_active(const int* nets, const std::uint8_t*
 
 /// One CTA per slot: loss (double), grad_y and grad b_out.
 __global__ void __launch_bounds__(kReduceThreads) masked_mse_kernel(const MseArgs a) {
-    __shared__ double dscratch[kReduceThreads / 32];
-    __shared__ float fscratch[kReduceThreads / 32];
+    EIRNN_STATIC_SHARED(double, dscratch, kReduceThreads / 32);
+    EIRNN_STATIC_SHARED(float, fscratch, kReduceThreads / 32);
     const int slot = static_cast<int>(blockIdx.x);
     if (!slot_active(a.nets, a.status, slot)) return;
     const std::size_t off = static_cast<std::size_t>(slot) * a.stride;
@@ -279,7 +280,8 @@ void rnn_backward(const RnnGeometry& g, const RnnBackwardArgs& a, cudaStream_t s
 void masked_mse(const MseArgs& a, cudaStream_t s) {
     if (a.count == 0) return;
     if (a.T < 1 || a.B < 1 || a.O < 1) throw Error("masked_mse: empty batch");
-    masked_mse_kernel<<<a.count, kReduceThreads, 0, s>>>(a);
+    launch_kernel(masked_mse_kernel, dim3(static_cast<unsigned>(a.count)), dim3(kReduceThreads), 0,
+                  s, a);
     EIRNN_CHECK_CUDA(cudaGetLastError());
 }
 
@@ -287,7 +289,7 @@ void bias_grad(const BiasGradArgs& a, cudaStream_t s) {
     if (a.count == 0) return;
     constexpr int threads = 128;
     dim3 grid(static_cast<unsigned>(a.count), static_cast<unsigned>(ceil_div(a.N, threads)));
-    bias_grad_kernel<<<grid, threads, 0, s>>>(a);
+    launch_kernel(bias_grad_kernel, grid, dim3(threads), 0, s, a);
     EIRNN_CHECK_CUDA(cudaGetLastError());
 }
 
