@@ -1,6 +1,6 @@
 // The batched eigenvalue kernel behind EigSolver: matrices go to the device in memory-sized
-// chunks on two streams (copy of one chunk overlapping the kernel of the other), one launch per
-// chunk; flagged matrices (QR not converged) are recomputed by Xgeev.
+// chunks on two streams through pinned staging (the copies of one chunk overlap the kernel of the
+// other), one launch per chunk; flagged matrices (QR not converged) are recomputed by Xgeev.
 #include <algorithm>
 #include <limits>
 #include <memory>
@@ -17,13 +17,14 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-/// Matrices per chunk: two chunks in flight within 40% of the free device memory.
+/// Matrices per chunk: two chunks in flight within 40% of the free device memory, and at most
+/// 256 MiB of them (the size of each chunk's pinned staging).
 int chunk_size(int K, int N) {
     std::size_t free = 0, total = 0;
     EIRNN_CHECK_CUDA(cudaMemGetInfo(&free, &total));
     const std::size_t per =
         (std::size_t(N) * N + 2 * std::size_t(N)) * sizeof(double) + sizeof(int);
-    std::size_t fit = free / 5 / per;  // 2 buffers in 40%
+    std::size_t fit = std::min(free / 5 / per, (std::size_t(256) << 20) / per);  // 2 in 40%
     if (fit < 1)
         throw GpuError("eigenvalues: not enough device memory for one " + std::to_string(N) +
                        " x " + std::to_string(N) + " matrix");
@@ -104,27 +105,55 @@ void eig_batched_raw(const double* w, int K, int N, double* wr, double* wi, int*
     const std::size_t nn = std::size_t(N) * N;
     const int chunk = chunk_size(K, N);
     const int buffers = chunk < K ? 2 : 1;
-    Stream streams[2];
-    DeviceBuffer<double> dw[2], dwr[2], dwi[2];
-    DeviceBuffer<int> dinfo[2];
+    // Per buffer: a stream, device buffers and pinned staging (async copies from pageable memory
+    // would wait for the host, and the copies of one chunk could not overlap the other's kernel).
+    struct Slot {
+        Stream stream;
+        DeviceBuffer<double> w, wr, wi;
+        DeviceBuffer<int> info;
+        PinnedBuffer<double> h_w, h_wr, h_wi;
+        PinnedBuffer<int> h_info;
+        int k0 = 0, n = 0;  // the chunk in flight (n = 0: none)
+    };
+    Slot slots[2];
     for (int b = 0; b < buffers; ++b) {
-        streams[b] = make_stream();
-        dw[b] = DeviceBuffer<double>(std::size_t(chunk) * nn);
-        dwr[b] = DeviceBuffer<double>(std::size_t(chunk) * N);
-        dwi[b] = DeviceBuffer<double>(std::size_t(chunk) * N);
-        dinfo[b] = DeviceBuffer<int>(chunk);
+        Slot& sl = slots[b];
+        sl.stream = make_stream();
+        sl.w = DeviceBuffer<double>(std::size_t(chunk) * nn);
+        sl.wr = DeviceBuffer<double>(std::size_t(chunk) * N);
+        sl.wi = DeviceBuffer<double>(std::size_t(chunk) * N);
+        sl.info = DeviceBuffer<int>(chunk);
+        sl.h_w = PinnedBuffer<double>(std::size_t(chunk) * nn);
+        sl.h_wr = PinnedBuffer<double>(std::size_t(chunk) * N);
+        sl.h_wi = PinnedBuffer<double>(std::size_t(chunk) * N);
+        sl.h_info = PinnedBuffer<int>(chunk);
     }
+    // Waits for the chunk in flight on a slot and copies its results out of the staging.
+    auto finish = [&](Slot& sl) {
+        if (sl.n == 0) return;
+        EIRNN_CHECK_CUDA(cudaStreamSynchronize(sl.stream.get()));
+        const std::size_t rows = std::size_t(sl.n) * N;
+        std::copy_n(sl.h_wr.data(), rows, wr + std::size_t(sl.k0) * N);
+        std::copy_n(sl.h_wi.data(), rows, wi + std::size_t(sl.k0) * N);
+        std::copy_n(sl.h_info.data(), sl.n, info + sl.k0);
+        sl.n = 0;
+    };
     for (int k0 = 0, c = 0; k0 < K; k0 += chunk, ++c) {
-        const int b = c % buffers, n = std::min(chunk, K - k0);
-        cudaStream_t s = streams[b].get();
-        copy_to_device(dw[b].data(), w + std::size_t(k0) * nn, std::size_t(n) * nn, s);
-        launch_eig_batched(shape, dw[b].data(), n, dwr[b].data(), dwi[b].data(), dinfo[b].data(),
+        Slot& sl = slots[c % buffers];
+        finish(sl);
+        const int n = std::min(chunk, K - k0);
+        cudaStream_t s = sl.stream.get();
+        std::copy_n(w + std::size_t(k0) * nn, std::size_t(n) * nn, sl.h_w.data());
+        copy_to_device(sl.w.data(), sl.h_w.data(), std::size_t(n) * nn, s);
+        launch_eig_batched(shape, sl.w.data(), n, sl.wr.data(), sl.wi.data(), sl.info.data(),
                            opt.itmax_factor, s);
-        copy_to_host(wr + std::size_t(k0) * N, dwr[b].data(), std::size_t(n) * N, s);
-        copy_to_host(wi + std::size_t(k0) * N, dwi[b].data(), std::size_t(n) * N, s);
-        copy_to_host(info + k0, dinfo[b].data(), std::size_t(n), s);
+        copy_to_host(sl.h_wr.data(), sl.wr.data(), std::size_t(n) * N, s);
+        copy_to_host(sl.h_wi.data(), sl.wi.data(), std::size_t(n) * N, s);
+        copy_to_host(sl.h_info.data(), sl.info.data(), std::size_t(n), s);
+        sl.k0 = k0;
+        sl.n = n;
     }
-    for (int b = 0; b < buffers; ++b) EIRNN_CHECK_CUDA(cudaStreamSynchronize(streams[b].get()));
+    for (int b = 0; b < buffers; ++b) finish(slots[b]);
 }
 
 std::unique_ptr<EigSolver> make_batched_eig_solver(const EigBatchedOptions& opt) {
