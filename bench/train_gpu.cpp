@@ -4,8 +4,11 @@
 // (6 N^2 FLOPs per trial-step: forward, delta recurrence, weight gradient) and their ratio to
 // SGEMM, in bench/train_cpu's columns (GFLOP/s), one row per (K, N). Timing: CUDA events around the
 // backend's update loops (host set-up and copies excluded), after a warm-up training; the L2 cache
-// is flushed before each measured run. Usage: train_gpu [--networks 64,1024,4096] [--units 100,256]
-// [--updates U] [--quick]
+// is flushed before each measured run. --cluster-cost also times the fused forward + backward
+// kernels alone at one N with the matrix on one CTA (C = 1, __syncthreads per step) and split over
+// a cluster of two (C = 2, one cluster barrier per step), the price of the cluster barrier.
+// Usage: train_gpu [--networks 64,1024,4096] [--units 100,256] [--updates U] [--quick]
+//                  [--cluster-cost] [--cluster-units N] [--cluster-steps T]
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -24,7 +27,9 @@
 #include "host/cuda/error.hpp"
 #include "host/cuda/handles.hpp"
 #include "host/cuda/memory.hpp"
+#include "host/cuda/plan.hpp"
 #include "host/model.hpp"
+#include "kernels/cuda/rnn.cuh"
 
 namespace {
 
@@ -114,11 +119,76 @@ Result run(int K, int N, int U, bool warm) {
     return r;
 }
 
+/// Milliseconds per step of rnn_forward + rnn_backward for K networks of N units (B = 64, T steps,
+/// plain: alpha 1, no noise) with C CTAs per network on chip; negative when not launchable.
+double kernel_ms_per_step(int K, int N, int T, int C) {
+    using namespace eirnn::cuda;
+    const int I = 2, O = 1, B = 64;
+    const RnnGeometry g = make_rnn_geometry(N, I, O, T, B, C, 1, true);
+    if (g.tiles() > kMaxThreads || (C - 1) * g.R >= N || !rnn_launchable(g)) return -1;
+    const ParamLayout L = ParamLayout::make(N, I, O);
+    const std::size_t TB = static_cast<std::size_t>(T) * B;
+    std::vector<float> params(static_cast<std::size_t>(K) * L.total), x(K * TB * I), gy(K * TB * O);
+    for (std::size_t i = 0; i < params.size(); ++i)
+        params[i] = 0.1f * static_cast<float>(static_cast<int>((i * 2654435761u) % 21) - 10) /
+                    std::sqrt(static_cast<float>(N));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 3 == 0);
+    for (std::size_t i = 0; i < gy.size(); ++i) gy[i] = 1e-3f * static_cast<float>(i % 5);
+    Stream s = make_stream();
+    DeviceBuffer<float> dp(params.size()), dx(x.size()), dgy(gy.size());
+    DeviceBuffer<float> dh(K * (TB + B) * N), dy(K * TB * O), dd(K * TB * N),
+        dpart(static_cast<std::size_t>(K) * ceil_div(B, kTileTrials) * N);
+    copy_to_device(dp.data(), params.data(), params.size(), s.get());
+    copy_to_device(dx.data(), x.data(), x.size(), s.get());
+    copy_to_device(dgy.data(), gy.data(), gy.size(), s.get());
+    RnnNetworks rn;
+    rn.count = K;
+    rn.params = dp.data();
+    rn.P = L.total;
+    rn.w_rec = L.w_rec;
+    rn.w_in = L.w_in;
+    rn.b = L.b;
+    rn.w_out = L.w_out;
+    rn.b_out = L.b_out;
+    RnnForwardArgs fa;
+    fa.net = rn;
+    fa.x = dx.data();
+    fa.h = dh.data();
+    fa.y = dy.data();
+    fa.x_stride = TB * I;
+    fa.h_stride = (TB + B) * N;
+    fa.y_stride = TB * O;
+    RnnBackwardArgs ba;
+    ba.net = rn;
+    ba.h = dh.data();
+    ba.delta = dd.data();
+    ba.grad_y = dgy.data();
+    ba.bias_part = dpart.data();
+    ba.h_stride = fa.h_stride;
+    ba.delta_stride = TB * N;
+    ba.gy_stride = TB * O;
+    ba.part_stride = static_cast<std::size_t>(ceil_div(B, kTileTrials)) * N;
+    auto once = [&] {
+        rnn_forward(g, fa, s.get());
+        rnn_backward(g, ba, s.get());
+    };
+    once();  // warm-up
+    Event e0 = make_event(true), e1 = make_event(true);
+    const int reps = 5;
+    EIRNN_CHECK_CUDA(cudaEventRecord(e0.get(), s.get()));
+    for (int r = 0; r < reps; ++r) once();
+    EIRNN_CHECK_CUDA(cudaEventRecord(e1.get(), s.get()));
+    EIRNN_CHECK_CUDA(cudaEventSynchronize(e1.get()));
+    return elapsed_ms(e0.get(), e1.get()) / (reps * T);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::vector<int> Ks = {64, 1024, 4096}, Ns = {100, 256};
     int updates = 4;
+    bool cluster_cost = false;
+    int cluster_units = 100, cluster_steps = 290;
     for (int i = 1; i < argc; ++i) {
         std::string f = argv[i];
         auto value = [&]() -> std::string {
@@ -136,6 +206,12 @@ int main(int argc, char** argv) {
             updates = std::stoi(value());
         else if (f == "--quick")
             updates = 2;
+        else if (f == "--cluster-cost")
+            cluster_cost = true;
+        else if (f == "--cluster-units")
+            cluster_units = std::stoi(value());
+        else if (f == "--cluster-steps")
+            cluster_steps = std::stoi(value());
         else {
             std::fprintf(stderr, "train_gpu: unknown flag %s\n", f.c_str());
             return 2;
@@ -148,6 +224,20 @@ int main(int argc, char** argv) {
             return 2;
         }
         const std::string device = eirnn::cuda::device_description();
+        if (cluster_cost) {
+            // One network per SM: the step's latency, not the throughput, is what C changes.
+            const int K = 132, N = cluster_units, T = cluster_steps;
+            const double c1 = kernel_ms_per_step(K, N, T, 1), c2 = kernel_ms_per_step(K, N, T, 2);
+            std::printf("cluster barrier: N=%d K=%d B=64 T=%d, forward+backward per step: ", N, K,
+                        T);
+            if (c1 < 0 || c2 < 0)
+                std::printf("C=1 %s, C=2 %s\n", c1 < 0 ? "not launchable" : "ok",
+                            c2 < 0 ? "not launchable" : "ok");
+            else
+                std::printf("C=1 %.2f us, C=2 %.2f us (%+.2f us per step with the cluster)\n",
+                            1e3 * c1, 1e3 * c2, 1e3 * (c2 - c1));
+            if (Ks.empty()) return 0;
+        }
         const double peak = sgemm_tflops(8192);
         run(64, 100, 2, true);  // warm-up: module load, cuBLAS kernels, the memory pool
         std::vector<Result> results;
