@@ -10,5 +10,6 @@ void add_spectrum_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
+void add_merge_command(CLI::App& app);
 
 }  // namespace eirnn::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
     eirnn::cli::add_data_command(app);
     eirnn::cli::add_sweep_command(app);
     eirnn::cli::add_reproduce_command(app);
+    eirnn::cli::add_merge_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "host/sweep.hpp"
 
@@ -23,10 +24,32 @@ struct SweepCliOptions {
     void apply(Sweep& s) const;
 };
 
-/// Prints the plan with an estimated time (measures the backend unless --rate). Writes nothing.
-void print_plan(const Sweep& s, const SweepCliOptions& o);
+/// Prints the plan with an estimated time (measures the backend unless --rate); with a shard of
+/// more than one, that shard's cells and every shard's estimate. Writes nothing.
+void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard = {});
 
-/// Runs the sweep, printing a line per group and a summary on stdout.
-SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o);
+/// Runs the sweep (or one shard of it), printing a line per group and a summary on stdout.
+SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard& shard = {});
+
+/// How a split sweep's processes are started again: the sweep file and the options they forward.
+struct SweepCommand {
+    std::string config;                // the sweep file as given
+    std::vector<std::string> forward;  // --out, --backend, --eig-method, --threads, ...
+};
+
+/// --status: cells done / running / missing per shard, networks learned, estimated time left.
+void print_status(const Sweep& s, const SweepCliOptions& o, int shards);
+
+/// --merge: merges every shard's parts into the output.
+void merge_cli(const Sweep& s, const SweepCliOptions& o);
+
+/// --slurm (print the job array script) or --slurm-submit (write both scripts beside the output
+/// and submit them with sbatch, the merge depending on the array).
+void slurm_cli(const Sweep& s, const SweepCliOptions& o, const SweepCommand& cmd, int shards,
+               bool submit);
+
+/// --devices: one worker process per CUDA device (shard i of D on device i), then the merge.
+void run_devices_cli(const Sweep& s, const SweepCliOptions& o, const SweepCommand& cmd,
+                     const std::vector<int>& devices);
 
 }  // namespace eirnn::cli
