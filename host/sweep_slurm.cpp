@@ -15,10 +15,10 @@ namespace eirnn {
 
 namespace {
 
-/// A job name Slurm and a file system accept: letters, digits, '-', '_', '.' from the output's
+/// A job name Slurm and a file system accept: letters, digits, '-', '_', '.' of the sweep file's
 /// stem.
 std::string job_name(const Sweep& s) {
-    std::string stem = s.output.stem().string();
+    std::string stem = std::filesystem::path(s.source).stem().string();
     for (char& c : stem)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
             c = '_';
