@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -353,8 +354,28 @@ TEST_F(ShardCli, ThreeShardsOneKilledMergeToTheUnshardedFile) {
     EXPECT_FALSE(fs::exists(split));
     r = run_eirnn("sweep " + c + out + " --status");
     ASSERT_EQ(r.status, 0) << r.err;
-    EXPECT_NE(r.out.find("shard"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("time left"), std::string::npos) << r.out;
+    // Rows "shard cells done running missing networks learned time-left": shards 0 and 2 are
+    // complete, shard 1 (3 shards learned from the records the shards left) is not.
+    {
+        std::map<std::string, std::vector<int>> rows;
+        std::istringstream in(r.out);
+        for (std::string line; std::getline(in, line);) {
+            std::istringstream ls(line);
+            std::string name;
+            std::vector<int> v(6, -1);
+            ls >> name >> v[0] >> v[1] >> v[2] >> v[3] >> v[4] >> v[5];
+            if (ls) rows[name] = v;
+        }
+        ASSERT_EQ(rows.size(), 4u) << r.out;  // 0, 1, 2, all
+        EXPECT_EQ(rows["0"][1], rows["0"][0]) << r.out;
+        EXPECT_EQ(rows["2"][1], rows["2"][0]) << r.out;
+        EXPECT_EQ(rows["1"][0], static_cast<int>(mine.size())) << r.out;
+        EXPECT_LT(rows["1"][1], rows["1"][0]) << r.out;
+        EXPECT_GE(rows["1"][3], 1) << r.out;  // the killed process's cell: missing, not running
+        EXPECT_EQ(rows["all"][0], 8) << r.out;
+        EXPECT_EQ(rows["all"][4], 2 * rows["all"][1]) << r.out;  // two networks per finished cell
+    }
+    EXPECT_NE(r.out.find("time left: about"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("every cell is done"), std::string::npos) << r.out;
     r = run_eirnn("sweep " + c + out + " --merge");
     EXPECT_EQ(r.status, 2);
