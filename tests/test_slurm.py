@@ -2,7 +2,8 @@
 """A real single-node Slurm (Debian's slurmctld, slurmd, munge): submits the job array and merge job
 that `eirnn sweep --slurm-submit` writes for a 4-shard CPU sweep, waits for both, and compares the
 merged file with the same sweep run unsharded (every dataset and attribute but train_seconds, and
-the group order).
+the group order). One shard's cells are trained beforehand, as by a task preempted after them: its
+array task must resume from them.
 
 Everything lives in one temporary folder: a munge key and socket of its own, a slurm.conf on free
 ports (SLURM_CONF), state and logs. The daemons run in the foreground as children of this script
@@ -263,6 +264,12 @@ def main():
         with open(cfg, "w") as f:
             f.write(SWEEP)
 
+        # Shard 2's cells finished before (as by a task that was preempted after them): its array
+        # task must resume, not retrain them.
+        r = subprocess.run([eirnn, "sweep", "sweep.toml", "--shard", "2/4", "--quiet"], cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"local shard 2/4 failed: {r.stderr.strip()}"
+
         r = c.run([eirnn, "sweep", "sweep.toml", "--slurm-submit", "--rate", "1"], cwd=work,
                   timeout=60)
         print(r.stdout.strip())
@@ -285,10 +292,18 @@ def main():
             " ".join(f"{n}: {tail(os.path.join(logs, n), 3)}" for n in sorted(os.listdir(logs)))
         task_logs = [n for n in os.listdir(logs) if n.endswith(".out") and "merge" not in n]
         assert len(task_logs) == 4, f"expected 4 array task logs, found {sorted(os.listdir(logs))}"
+        resumed = [n for n in task_logs if n.endswith("_2.out")]
+        assert resumed, f"no log of array task 2 in {task_logs}"
+        with open(os.path.join(logs, resumed[0])) as f:
+            text = f.read()
+        assert "shard 2/4: 2 groups (2 from an earlier run)" in text, f"task 2 did not resume: {text}"
         merged = os.path.join(work, "results.h5")
         assert os.path.exists(merged), "no merged results file"
         assert not os.path.exists(merged + ".parts"), "the parts folder is still there"
         print(f"array {array_id} and merge {merge_id} done at {time.monotonic() - t0:.1f} s")
+        r = subprocess.run([eirnn, "sweep", "sweep.toml", "--status"], cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "complete:" in r.stdout, f"--status: {r.stdout} {r.stderr}"
 
         r = subprocess.run([eirnn, "sweep", "sweep.toml", "--out", "whole.h5", "--quiet"],
                            cwd=work, capture_output=True, text=True, timeout=120)
