@@ -482,6 +482,10 @@ TEST_F(ShardCli, SlurmScriptAndDevices) {
     EXPECT_NE(sc.find(fs::absolute(cfg).string()), std::string::npos) << sc;
     EXPECT_TRUE(fs::is_directory(dir_ / "x.h5.slurm"));  // the log folder must exist for Slurm
 
+    r = run_eirnn("sweep " + c + " --slurm --shards 2 --rate 2 --restart");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.err.find("--restart: not with --slurm"), std::string::npos) << r.err;
+
     r = run_eirnn("sweep " + c + " --slurm --shards 2 --rate 2 --backend cuda");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("#SBATCH --gres=gpu:1\n"), std::string::npos) << r.out;

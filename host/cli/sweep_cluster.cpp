@@ -203,6 +203,9 @@ void run_devices_cli(const Sweep& s, const SweepCliOptions& o, const SweepComman
         const fs::path log = parts / ("worker-" + std::to_string(i) + ".log");
         std::vector<std::string> argv = {self, "sweep", cmd.config};
         argv.insert(argv.end(), cmd.forward.begin(), cmd.forward.end());
+        // Each worker discards its own cells only; never written into job scripts, where a requeued
+        // task would discard its progress.
+        if (o.restart) argv.push_back("--restart");
         for (const char* a : {"--backend", "cuda", "--quiet", "--shard"}) argv.push_back(a);
         argv.push_back(std::to_string(i) + "/" + std::to_string(D));
         const pid_t pid = fork();

@@ -83,6 +83,11 @@ void run(SweepArgs& a) {
         merge_cli(s, a.opt);
     } else if (a.slurm || a.slurm_submit) {
         if (!a.devices.empty()) throw InputError("--devices: not with --slurm (one GPU per task)");
+        if (a.opt.restart)
+            throw InputError(
+                "--restart: not with --slurm (a requeued task would discard its "
+                "finished cells); remove " +
+                parts_dir(s.output).string() + " to start over");
         slurm_cli(s, a.opt, cmd, a.shards, a.slurm_submit);
     } else if (!a.devices.empty()) {
         run_devices_cli(s, a.opt, cmd, parse_devices(a.devices));
