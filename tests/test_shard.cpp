@@ -411,6 +411,41 @@ TEST_F(ShardCli, ThreeShardsOneKilledMergeToTheUnshardedFile) {
     expect_identical(whole, merged);
 }
 
+TEST_F(ShardCli, UntilLearnedRoundsStayInTheirShard) {
+    // Tiny networks that never learn: every cell trains rounds of 2 up to 5 networks, in one shard.
+    std::string t = eight_cells();
+    t.replace(t.find("networks_per_cell = 2"), 21,
+              "networks_per_cell = 2\nuntil_learned = 4\nmax_attempts = 5");
+    t.replace(t.find("units = [8, 48]"), 15, "units = [8, 12]");
+    t.replace(t.find("epochs = 6"), 10, "epochs = 1");
+    const std::string dale = "dale = [\"project\", \"none\"]";
+    t.replace(t.find(dale), dale.size(), "dale = [\"project\"]");
+    const fs::path cfg = write("u.toml", t);
+    const fs::path whole = dir_ / "whole.h5", split = dir_ / "split.h5";
+    for (const char* sh : {"1/2", "0/2"}) {
+        CmdResult r = run_eirnn("sweep " + cfg.string() + " --out " + split.string() +
+                                " --quiet --shard " + sh);
+        ASSERT_EQ(r.status, 0) << r.err;
+    }
+    CmdResult r = run_eirnn("sweep " + cfg.string() + " --out " + split.string() + " --merge");
+    ASSERT_EQ(r.status, 0) << r.err;
+    r = run_eirnn("sweep " + cfg.string() + " --out " + whole.string() + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.err;
+    auto a = everything(whole), b = everything(split);
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [name, bytes] : a) {
+        ASSERT_TRUE(b.count(name)) << name;
+        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
+    }
+    eirnn::h5::Id f = eirnn::h5::open_read(split);
+    for (int g = 0; g < 4; ++g) {
+        auto seeds = eirnn::h5::read_int(f, "groups/" + eirnn::group_id(g) + "/seed");
+        EXPECT_GE(seeds.data.size(), 4u);  // more than one round
+        for (std::size_t k = 0; k < seeds.data.size(); ++k)
+            EXPECT_EQ(seeds.data[k], 11 + 5 * g + static_cast<long>(k));
+    }
+}
+
 TEST_F(ShardCli, MergeRefusesAnotherConfigADuplicateAndMissingCells) {
     // Parts of a 4-cell sweep (two shards) and one part of the same sweep with another lr.
     auto four = [](const std::string& lr) {
