@@ -1,8 +1,9 @@
 // Sweeps split into shards (docs/CLUSTER.md): the cost-balanced assignment (the paper preset at 16
 // shards), and through the binary: an 8-cell sweep run unsharded and as 3 shards (one of them
 // killed with SIGKILL and resumed) merges into a file identical to the unsharded one (every
-// dataset, every attribute but train_seconds); merge refusals (another configuration, a duplicate
-// cell, missing cells), --status, --dry-run --shard, the Slurm script, and --devices without a GPU.
+// dataset, every attribute but train_seconds); until_learned rounds inside their shard; merge
+// refusals (another configuration, a duplicate cell, missing cells), --status, --dry-run --shard,
+// the Slurm script, and --devices without a GPU.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
