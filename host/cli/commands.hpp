@@ -7,6 +7,7 @@ namespace eirnn::cli {
 
 void add_train_command(CLI::App& app);
 void add_spectrum_command(CLI::App& app);
+void add_dynamics_command(CLI::App& app);
 void add_data_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_reproduce_command(CLI::App& app);
