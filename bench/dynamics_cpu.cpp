@@ -81,6 +81,7 @@ int main(int argc, char** argv) {
                          x0.data() + std::size_t(k) * M * N, M});
     eirnn::DynamicsSettings s;
     s.starts = M;
+    s.iterations = arg_int(argc, argv, "--iterations", s.iterations);
 
     std::vector<eirnn::PointSet> found;
     double best = 1e300;

@@ -357,6 +357,21 @@ TEST(DynamicsCli, BadInputExitsTwoOneLineFileUntouched) {
     EXPECT_EQ(files, 3u);  // no temporary left behind
 }
 
+TEST(DynamicsCli, TrainWithDynamicsFlag) {
+    eirnn::testutil::TempDir dir("eirnn_dyn_train");
+    const std::string r = (dir.path / "r.h5").string();
+    Outcome bad = eirnn_run(dir.path, "train -o " + r + kTiny + " --dynamics --input 1,2,3");
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_EQ(lines(bad.err), 1) << bad.err;
+    EXPECT_FALSE(fs::exists(r));  // refused before training
+    Outcome o = eirnn_run(dir.path, "train -o " + r + kTiny + " --dynamics --starts 16");
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_NE(o.out.find("dynamics: 3 networks"), std::string::npos) << o.out;
+    eirnn::h5::Id f = eirnn::h5::open_read(r);
+    EXPECT_EQ(eirnn::h5::read_int(f, "groups/g0000/dynamics/offsets").data.size(), 4u);
+    EXPECT_TRUE(eirnn::h5::exists(f, "groups/g0000/eig"));  // the rest of the file is kept
+}
+
 // ---- a trained flip-flop network ----
 
 TEST(DynamicsFlipFlop, TrainedNetworkHoldsItsBitInTwoStableFixedPoints) {

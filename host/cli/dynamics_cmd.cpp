@@ -189,6 +189,38 @@ void run(DynamicsArgs& a) {
 
 }  // namespace
 
+void check_dynamics_options(const DynamicsOptions& d, const std::vector<TaskParams>& tasks) {
+    validate(d.settings);
+    for (const TaskParams& t : tasks) input_conditions(d.inputs, t, task_inputs(t));
+}
+
+void run_dynamics_on(const std::string& path, const DynamicsOptions& d, BackendKind backend,
+                     EigMethod method, int threads) {
+    DynamicsFile f = read_dynamics_file(path);
+    std::unique_ptr<EigSolver> solver = make_eig_solver(backend, method, threads);
+    std::vector<GroupDynamics> res =
+        update_file_dynamics(f, d.inputs, d.settings, threads, solver.get());
+    int networks = 0, skipped = 0, two_stable = 0;
+    double seconds = 0;
+    for (const GroupDynamics& g : res) {
+        for (const std::string& note : g.notes)
+            std::fprintf(stderr, "%s: %s\n", path.c_str(), note.c_str());
+        seconds += g.seconds;
+        for (int k = 0; k < g.K; ++k) {  // the first condition
+            ++networks;
+            skipped += g.status[k] != 0;
+            two_stable += g.sets[k].count_stable_fixed() >= 2;
+        }
+    }
+    std::printf(
+        "dynamics: %d networks (%d skipped), %d with >= 2 stable fixed points at %s, %.1f s -> "
+        "%s\n",
+        networks, skipped, two_stable,
+        res.empty() || res[0].conditions.empty() ? "?" : res[0].conditions[0].name.c_str(), seconds,
+        path.c_str());
+    std::fflush(stdout);
+}
+
 void add_dynamics_command(CLI::App& app) {
     auto args = std::make_shared<DynamicsArgs>();
     CLI::App* sub = app.add_subcommand(
