@@ -84,7 +84,7 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
         for (int r = 0; r < M; ++r)
             if (active[r]) rows.push_back(r);
         if (rows.empty()) break;
-        // Directions by the two-loop recursion.
+        // Directions by the two-loop recursion (BLAS level 1: the reductions vectorise there).
         for (int r : rows) {
             double* dr = &d[r * n];
             const double* gr = &g[r * n];
@@ -94,45 +94,32 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
                 const int h = (head[r] - 1 - j + H) % H;
                 const double* sj = &S[(std::size_t(r) * H + h) * n];
                 const double* yj = &Y[(std::size_t(r) * H + h) * n];
-                double dot = 0;
-                for (std::size_t i = 0; i < n; ++i) dot += sj[i] * dr[i];
-                alpha_h[j] = rho[std::size_t(r) * H + h] * dot;
-                for (std::size_t i = 0; i < n; ++i) dr[i] -= alpha_h[j] * yj[i];
+                alpha_h[j] = rho[std::size_t(r) * H + h] * cblas_ddot(N, sj, 1, dr, 1);
+                cblas_daxpy(N, -alpha_h[j], yj, 1, dr, 1);
             }
             if (c > 0) {
                 const int h = (head[r] - 1 + H) % H;
-                const double* sj = &S[(std::size_t(r) * H + h) * n];
                 const double* yj = &Y[(std::size_t(r) * H + h) * n];
-                double sy = 0, yy = 0;
-                for (std::size_t i = 0; i < n; ++i) sy += sj[i] * yj[i], yy += yj[i] * yj[i];
-                const double gamma = sy / yy;
-                for (std::size_t i = 0; i < n; ++i) dr[i] *= gamma;
+                const double sy = 1.0 / rho[std::size_t(r) * H + h];
+                cblas_dscal(N, sy / cblas_ddot(N, yj, 1, yj, 1), dr, 1);
             }
             for (int j = c - 1; j >= 0; --j) {
                 const int h = (head[r] - 1 - j + H) % H;
                 const double* sj = &S[(std::size_t(r) * H + h) * n];
                 const double* yj = &Y[(std::size_t(r) * H + h) * n];
-                double dot = 0;
-                for (std::size_t i = 0; i < n; ++i) dot += yj[i] * dr[i];
-                const double beta = rho[std::size_t(r) * H + h] * dot;
-                for (std::size_t i = 0; i < n; ++i) dr[i] += (alpha_h[j] - beta) * sj[i];
+                const double beta = rho[std::size_t(r) * H + h] * cblas_ddot(N, yj, 1, dr, 1);
+                cblas_daxpy(N, alpha_h[j] - beta, sj, 1, dr, 1);
             }
-            double gd = 0, dmax = 0;
-            for (std::size_t i = 0; i < n; ++i)
-                gd += gr[i] * dr[i], dmax = std::max(dmax, std::abs(dr[i]));
+            double gd = cblas_ddot(N, gr, 1, dr, 1);
             if (!(gd < 0)) {  // not a descent direction: restart from steepest descent
                 count[r] = 0;
-                gd = 0;
-                dmax = 0;
-                for (std::size_t i = 0; i < n; ++i) {
-                    dr[i] = -gr[i];
-                    gd -= gr[i] * gr[i];
-                    dmax = std::max(dmax, std::abs(dr[i]));
-                }
+                for (std::size_t i = 0; i < n; ++i) dr[i] = -gr[i];
+                gd = -cblas_ddot(N, gr, 1, gr, 1);
             }
+            const double dmax = std::abs(dr[cblas_idamax(N, dr, 1)]);
             if (dmax > kMaxStep) {
                 const double f = kMaxStep / dmax;
-                for (std::size_t i = 0; i < n; ++i) dr[i] *= f;
+                cblas_dscal(N, f, dr, 1);
                 gd *= f;
             }
             slope[r] = gd;
@@ -154,12 +141,11 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
                 if (std::isfinite(qp[k]) && qp[k] <= q[r] + kArmijo * t[r] * slope[r]) {
                     double* sr = &S[(std::size_t(r) * H + head[r]) * n];
                     double* yr = &Y[(std::size_t(r) * H + head[r]) * n];
-                    double sy = 0;
                     for (std::size_t i = 0; i < n; ++i) {
                         sr[i] = xp[k * n + i] - X[r * n + i];
                         yr[i] = gp[k * n + i] - g[r * n + i];
-                        sy += sr[i] * yr[i];
                     }
+                    const double sy = cblas_ddot(N, sr, 1, yr, 1);
                     if (sy > 1e-300) {
                         rho[std::size_t(r) * H + head[r]] = 1.0 / sy;
                         head[r] = (head[r] + 1) % H;

@@ -120,6 +120,7 @@ DynamicsGroupData read_dynamics_group(hid_t file, const std::string& id) {
             throw InputError(std::string("attribute 'config' is not JSON: ") + e.what());
         }
         g.cfg = group_config_from_json(j);
+        validate(g.cfg);  // e.g. held-out trials to sample initial states from
         h5::Array<float> w = h5::read_float(grp, "W_rec");
         if (w.dims.size() != 3 || w.dims[1] != w.dims[2] || w.dims[0] == 0 || w.dims[1] == 0)
             throw InputError("W_rec has shape " + shape_text(w.dims) + ", expected (K,N,N)");
