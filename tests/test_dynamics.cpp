@@ -372,6 +372,31 @@ TEST(DynamicsCli, TrainWithDynamicsFlag) {
     EXPECT_TRUE(eirnn::h5::exists(f, "groups/g0000/eig"));  // the rest of the file is kept
 }
 
+TEST(DynamicsCli, SweepWithDynamicsFlag) {
+    eirnn::testutil::TempDir dir("eirnn_dyn_sweep");
+    const fs::path toml = dir.path / "s.toml", out = dir.path / "s.h5";
+    {
+        std::ofstream f(toml);
+        f << "networks_per_cell = 2\nseed = 5\nbackend = \"cpu\"\n"
+             "[model]\nunits = 8\n"
+             "[train]\nepochs = 1\ntrials = 64\ntest_trials = 16\nbatch = 16\n"
+             "[task]\nfirst_in = 2\nstim_dur = 3\nmem_gap = 2\nvar_delay = 3\nout_gap = 4\n"
+             "[axes]\ntask = [\"and\", \"not\"]\n";
+    }
+    Outcome bad = eirnn_run(dir.path, "sweep " + toml.string() + " -o " + out.string() +
+                                          " --quiet --dynamics --input 1,0");
+    EXPECT_EQ(bad.status, 2);  // "not" has one input
+    EXPECT_NE(bad.err.find("--input"), std::string::npos) << bad.err;
+    EXPECT_FALSE(fs::exists(out));
+    Outcome o = eirnn_run(dir.path, "sweep " + toml.string() + " -o " + out.string() +
+                                        " --quiet --dynamics --input task --starts 16");
+    ASSERT_EQ(o.status, 0) << o.err;
+    eirnn::h5::Id f = eirnn::h5::open_read(out.string());
+    // and: four (A,B) conditions; not: A = 0 and A = 1; two networks each.
+    EXPECT_EQ(eirnn::h5::read_int(f, "groups/g0000/dynamics/offsets").data.size(), 4u * 2 + 1);
+    EXPECT_EQ(eirnn::h5::read_int(f, "groups/g0001/dynamics/offsets").data.size(), 2u * 2 + 1);
+}
+
 // ---- a trained flip-flop network ----
 
 TEST(DynamicsFlipFlop, TrainedNetworkHoldsItsBitInTwoStableFixedPoints) {
