@@ -216,7 +216,6 @@ double newton(const DynamicsProblem& p, const DynamicsSettings& s, double* h) {
         if (!moved) break;
         if (q < s.fixed_q * 1e-8) break;
     }
-    residual(h, r.data());  // leaves a = tanh(W h + c) consistent with h (unused by callers)
     return q;
 }
 
