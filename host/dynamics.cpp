@@ -27,6 +27,7 @@ namespace {
 
 constexpr double kArmijo = 1e-4;
 constexpr double kMaxStep = 1.0;  // largest max-norm step of one L-BFGS iteration
+constexpr int kChunk = 64;        // initial states per job of the L-BFGS phase
 
 bool finite(const double* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
@@ -231,17 +232,18 @@ struct Cluster {
     int basin;
 };
 
-/// One problem without the spectra: points, q, basins, kinds (eig fields left empty).
-PointSet search(const DynamicsProblem& p, const DynamicsSettings& s) {
+bool searchable(const DynamicsProblem& p) {
+    const std::size_t n = p.N;
+    return p.M > 0 && p.N > 0 && finite(p.w, n * n) && finite(p.c, n) && finite(p.starts, p.M * n);
+}
+
+/// Clusters, refines and merges the endpoints X (M,N) with their q: the points of one problem
+/// without the spectra (eig fields left empty).
+PointSet refine(const DynamicsProblem& p, const DynamicsSettings& s, const std::vector<double>& X,
+                const std::vector<double>& q) {
     PointSet out;
     out.N = p.N;
     const std::size_t n = p.N;
-    if (!finite(p.w, n * n) || !finite(p.c, n) || !finite(p.starts, p.M * n) || p.M <= 0) {
-        out.skipped = true;
-        return out;
-    }
-    std::vector<double> X(p.starts, p.starts + p.M * n), q;
-    lbfgs(p, s, X, q);
     // Endpoints in order of q (ties: start index), clustered greedily.
     std::vector<int> order(p.M);
     std::iota(order.begin(), order.end(), 0);
@@ -369,15 +371,54 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
     validate(s);
     const int n_prob = static_cast<int>(problems.size());
     std::vector<PointSet> out(n_prob);
-    const int nt = std::max(1, std::min(threads > 0 ? threads : omp_get_max_threads(), n_prob));
+    // Jobs of at most kChunk initial states of one problem: threads share the work even for a
+    // single network, and a fixed chunk keeps the results independent of the thread count.
+    struct Job {
+        int prob, first, count;
+    };
+    std::vector<Job> jobs;
+    std::vector<std::vector<double>> ends(n_prob), qs(n_prob);
+    for (int i = 0; i < n_prob; ++i) {
+        const DynamicsProblem& p = problems[i];
+        out[i].N = p.N;
+        if (!searchable(p)) {
+            out[i].skipped = true;
+            continue;
+        }
+        ends[i].resize(std::size_t(p.M) * p.N);
+        qs[i].resize(p.M);
+        for (int first = 0; first < p.M; first += kChunk)
+            jobs.push_back({i, first, std::min(kChunk, p.M - first)});
+    }
+    const int max_threads = threads > 0 ? threads : omp_get_max_threads();
+    const int nt = std::max(1, std::min<int>(max_threads, static_cast<int>(jobs.size())));
     {
         const int blas_before = cpu::blas_threads();
         cpu::set_blas_threads(1);
         std::exception_ptr err;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (int i = 0; i < n_prob; ++i) {
+        for (std::size_t j = 0; j < jobs.size(); ++j) {
             try {
-                out[i] = search(problems[i], s);
+                const Job& job = jobs[j];
+                DynamicsProblem sub = problems[job.prob];
+                const std::size_t n = sub.N;
+                sub.starts += std::size_t(job.first) * n;
+                sub.M = job.count;
+                std::vector<double> X(sub.starts, sub.starts + job.count * n), q;
+                lbfgs(sub, s, X, q);
+                std::copy(X.begin(), X.end(), ends[job.prob].begin() + job.first * n);
+                std::copy(q.begin(), q.end(), qs[job.prob].begin() + job.first);
+            } catch (...) {
+#pragma omp critical
+                if (!err) err = std::current_exception();
+            }
+        }
+#pragma omp parallel for schedule(dynamic, 1) \
+    num_threads(std::max(1, std::min(max_threads, n_prob)))
+        for (int i = 0; i < n_prob; ++i) {
+            if (out[i].skipped) continue;
+            try {
+                out[i] = refine(problems[i], s, ends[i], qs[i]);
             } catch (...) {
 #pragma omp critical
                 if (!err) err = std::current_exception();

@@ -4,8 +4,8 @@
 // batched L-BFGS (all active states of a problem advance together: two GEMMs (M,N)x(N,N) per
 // evaluation), then Newton refinement of the candidates, de-duplication, and the Jacobian
 // J = (1-a) I + a diag(1 - tanh^2(W h + c)) W at every point with its eigenvalues (any EigSolver).
-// Everything in double precision; threads over problems, each problem single-threaded, so the
-// results do not depend on the thread count.
+// Everything in double precision; threads over chunks of 64 initial states (any problem), then over
+// problems; the chunks are fixed, so the results do not depend on the thread count.
 #pragma once
 #include <cstdint>
 #include <span>
