@@ -4,6 +4,7 @@
 // read and checked, and the solver made, before anything is computed.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -156,7 +157,14 @@ void run(DynamicsArgs& a) {
     const BackendKind backend = parse_backend_option(a.backend);
     const EigMethod method = parse_eig_method_option(a.eig_method);
     std::vector<DynamicsFile> files;
-    for (const std::string& p : a.results) files.push_back(read_dynamics_file(p));
+    for (const std::string& p : a.results) {
+        bool seen = false;
+        for (const DynamicsFile& f : files) {
+            std::error_code ec;
+            seen |= std::filesystem::equivalent(f.path, p, ec) && !ec;
+        }
+        if (!seen) files.push_back(read_dynamics_file(p));
+    }
     for (const DynamicsFile& f : files)
         for (const DynamicsGroupData& g : f.groups) try {
                 input_conditions(a.d.inputs, g.cfg.task, g.I);
