@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     eirnn::cli::add_train_command(app);
     eirnn::cli::add_spectrum_command(app);
+    eirnn::cli::add_dynamics_command(app);
     eirnn::cli::add_data_command(app);
     eirnn::cli::add_sweep_command(app);
     eirnn::cli::add_reproduce_command(app);

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
 #include "host/error.hpp"
 #include "host/progress.hpp"
@@ -26,6 +27,10 @@ void SweepCliOptions::add(CLI::App* app) {
                   "start over: discard the groups an interrupted run left in <output>.parts");
     app->add_flag("--force", force, "replace an output file that is not this sweep's result");
     app->add_flag("--quiet,-q", quiet, "no progress bar");
+    app->add_flag("--dynamics", dynamics,
+                  "after training, find the fixed points of every network (as `eirnn dynamics`, "
+                  "with the options below)");
+    dyn.add(app);
 }
 
 void SweepCliOptions::apply(Sweep& s) const {
@@ -52,6 +57,11 @@ void SweepCliOptions::apply(Sweep& s) const {
         throw InputError("--threads: must be >= 0");
     }
     if (rate_gflops < 0) throw InputError("--rate: must be > 0");
+    if (dynamics) {
+        std::vector<TaskParams> tasks;
+        for (const SweepCell& c : s.cells) tasks.push_back(c.cfg.task);
+        check_dynamics_options(dyn, tasks);
+    }
 }
 
 namespace {
@@ -185,6 +195,7 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard
             s.output.c_str());
     }
     std::fflush(stdout);
+    if (o.dynamics) run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
     return out;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/cli/options.hpp"
 #include "host/sweep.hpp"
 
 namespace eirnn::cli {
@@ -16,9 +17,11 @@ struct SweepCliOptions {
     int threads = -1;        // -1 keeps the file's
     bool dry_run = false, restart = false, force = false, quiet = false;
     double rate_gflops = 0;  // --rate: 0 measures the backend
+    bool dynamics = false;   // --dynamics: fixed points of every network after training
+    DynamicsOptions dyn;
 
     /// Registers --backend, --eig-method, --threads, --dry-run, --rate, --restart, --force,
-    /// --quiet.
+    /// --quiet, --dynamics and the options of the fixed-point search.
     void add(CLI::App* app);
     /// Applies --backend, --eig-method and --threads (InputError naming the flag or the key).
     void apply(Sweep& s) const;
@@ -28,7 +31,8 @@ struct SweepCliOptions {
 /// more than one, that shard's cells and every shard's estimate. Writes nothing.
 void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard = {});
 
-/// Runs the sweep (or one shard of it), printing a line per group and a summary on stdout.
+/// Runs the sweep (or one shard of it), printing a line per group and a summary on stdout; with
+/// --dynamics and a complete output file, then the fixed points of every group.
 SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard& shard = {});
 
 /// How a split sweep's processes are started again: the sweep file and the options they forward.
@@ -40,7 +44,8 @@ struct SweepCommand {
 /// --status: cells done / running / missing per shard, networks learned, estimated time left.
 void print_status(const Sweep& s, const SweepCliOptions& o, int shards);
 
-/// --merge: merges every shard's parts into the output.
+/// --merge: merges every shard's parts into the output; with --dynamics, then the fixed points of
+/// every group.
 void merge_cli(const Sweep& s, const SweepCliOptions& o);
 
 /// --slurm (print the job array script) or --slurm-submit (write both scripts beside the output
