@@ -396,6 +396,42 @@ TEST(DynamicsCli, SweepWithDynamicsFlag) {
     EXPECT_EQ(eirnn::h5::read_int(f, "groups/g0001/dynamics/offsets").data.size(), 2u * 2 + 1);
 }
 
+TEST(DynamicsCli, ShardedSweepFindsTheFixedPointsAtTheMerge) {
+    eirnn::testutil::TempDir dir("eirnn_dyn_shards");
+    const fs::path toml = dir.path / "s.toml", out = dir.path / "s.h5";
+    const fs::path parts = out.string() + ".parts";
+    {
+        std::ofstream f(toml);
+        f << "networks_per_cell = 2\nseed = 5\nbackend = \"cpu\"\nthreads = 1\n"
+             "[model]\nunits = 8\n"
+             "[train]\nepochs = 1\ntrials = 64\ntest_trials = 16\nbatch = 16\n"
+             "[task]\nfirst_in = 2\nstim_dur = 3\nmem_gap = 2\nvar_delay = 3\nout_gap = 4\n"
+             "[axes]\ntask = [\"and\", \"not\"]\n";
+    }
+    const std::string sweep = "sweep " + toml.string() + " -o " + out.string() + " --quiet";
+    // A shard writes no results file, and the Slurm merge job has no time for the search.
+    Outcome shard = eirnn_run(dir.path, sweep + " --shard 0/2 --dynamics");
+    EXPECT_EQ(shard.status, 2);
+    EXPECT_EQ(lines(shard.err), 1) << shard.err;
+    EXPECT_NE(shard.err.find("--merge"), std::string::npos) << shard.err;
+    EXPECT_FALSE(fs::exists(parts));  // refused before training
+    Outcome slurm = eirnn_run(dir.path, sweep + " --slurm --shards 2 --rate 1 --dynamics");
+    EXPECT_EQ(slurm.status, 2);
+    EXPECT_NE(slurm.err.find("--slurm"), std::string::npos) << slurm.err;
+    for (const char* s : {"0/2", "1/2"}) {
+        Outcome o = eirnn_run(dir.path, sweep + " --shard " + s);
+        ASSERT_EQ(o.status, 0) << o.err;
+    }
+    EXPECT_FALSE(fs::exists(out));
+    Outcome m = eirnn_run(dir.path, sweep + " --merge --dynamics --input task --starts 16");
+    ASSERT_EQ(m.status, 0) << m.err;
+    EXPECT_NE(m.out.find("merged 2 groups"), std::string::npos) << m.out;
+    EXPECT_NE(m.out.find("dynamics: 4 networks"), std::string::npos) << m.out;
+    eirnn::h5::Id f = eirnn::h5::open_read(out.string());
+    EXPECT_EQ(eirnn::h5::read_int(f, "groups/g0000/dynamics/offsets").data.size(), 4u * 2 + 1);
+    EXPECT_EQ(eirnn::h5::read_int(f, "groups/g0001/dynamics/offsets").data.size(), 2u * 2 + 1);
+}
+
 // ---- a trained flip-flop network ----
 
 TEST(DynamicsFlipFlop, TrainedNetworkHoldsItsBitInTwoStableFixedPoints) {

@@ -195,7 +195,9 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard
             s.output.c_str());
     }
     std::fflush(stdout);
-    if (o.dynamics) run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
+    // A shard leaves parts only: the fixed points come with the merge (--merge --dynamics).
+    if (o.dynamics && (out.merged || out.already_complete))
+        run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "host/cli/commands.hpp"
 #include "host/cli/sweep_cli.hpp"
 #include "host/error.hpp"
 #include "host/progress.hpp"
@@ -132,6 +133,8 @@ void merge_cli(const Sweep& s, const SweepCliOptions& o) {
                     s.output.c_str(), out.cells);
     else
         std::printf("merged %d groups -> %s\n", out.cells, s.output.c_str());
+    std::fflush(stdout);
+    if (o.dynamics) run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
 }
 
 void slurm_cli(const Sweep& s, const SweepCliOptions& o, const SweepCommand& cmd, int shards,

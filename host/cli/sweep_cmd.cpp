@@ -70,6 +70,16 @@ void run(SweepArgs& a) {
             throw InputError("--shards: " + std::to_string(a.shards) + " does not match --shard " +
                              a.shard);
     }
+    // The fixed points are found in the merged results file: by --merge, by the process that
+    // runs the --devices workers, or by an unsharded run; never by a shard or a job array task.
+    if (a.opt.dynamics && shard.count > 1)
+        throw InputError(
+            "--dynamics: not with --shard (a shard writes no results file); give it to --merge");
+    if (a.opt.dynamics && (a.slurm || a.slurm_submit))
+        throw InputError(
+            "--dynamics: not with --slurm or --slurm-submit (the merge job has one CPU and a "
+            "short time limit); after the merge run eirnn sweep CONFIG --merge --dynamics or "
+            "eirnn dynamics on the results file");
     Sweep s = load_sweep(a.file);
     if (!a.out.empty()) s.output = a.out;
     a.opt.apply(s);
@@ -120,7 +130,8 @@ void add_sweep_command(CLI::App& app) {
         "N shards for --slurm, --slurm-submit, --status and --dry-run (default: [slurm] "
         "shards; --status: the count the shards recorded)");
     sub->add_flag("--merge", args->merge,
-                  "merge every shard's parts into the output (when all cells are done)");
+                  "merge every shard's parts into the output (when all cells are done); with "
+                  "--dynamics, then the fixed points of every network");
     sub->add_flag("--status", args->status,
                   "cells done / running / missing per shard, networks learned, time left");
     sub->add_flag("--slurm", args->slurm,
