@@ -57,5 +57,9 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads);
 
 /// True when this build has the CUDA backend and a device is usable.
 bool cuda_available();
+/// Number of visible CUDA devices (0 without the CUDA backend or a device).
+int cuda_device_count();
+/// Why no CUDA device is usable ("" when one is).
+std::string cuda_problem();
 
 }  // namespace eirnn

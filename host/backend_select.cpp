@@ -19,6 +19,22 @@ bool cuda_available() {
 #endif
 }
 
+int cuda_device_count() {
+#if defined(EIRNN_HAVE_CUDA)
+    return cuda::device_count();
+#else
+    return 0;
+#endif
+}
+
+std::string cuda_problem() {
+#if defined(EIRNN_HAVE_CUDA)
+    return cuda::device_problem();
+#else
+    return "this build of eirnn has no CUDA backend";
+#endif
+}
+
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
     switch (kind) {
         case BackendKind::Cpu:

@@ -27,7 +27,10 @@ namespace {
 constexpr const char* kSections[] = {"model", "train", "task"};
 constexpr const char* kTopKeys =
     "description, output, networks_per_cell, seed, data_seed, backend, eig_method, threads, "
-    "until_learned, max_attempts, outliers, spectra, [model], [train], [task], [axes]";
+    "until_learned, max_attempts, outliers, spectra, [model], [train], [task], [axes], [slurm]";
+constexpr const char* kSlurmKeys =
+    "shards, partition, account, qos, constraint, mem, cpus_per_task, time_factor, min_minutes, "
+    "extra, setup";
 
 /// Defaults of every group setting, in the JSON form whose keys the sweep file uses.
 const json& defaults() {
@@ -100,6 +103,64 @@ std::uint64_t get_seed(const std::string& source, const toml::node& n, const std
 std::string get_string(const std::string& source, const toml::node& n, const std::string& key) {
     if (!n.is_string()) fail_at(source, n, key, "must be a string");
     return n.as_string()->get();
+}
+
+std::vector<std::string> get_strings(const std::string& source, const toml::node& n,
+                                     const std::string& key) {
+    if (!n.is_array()) fail_at(source, n, key, "must be a list of strings");
+    std::vector<std::string> out;
+    for (const toml::node& el : *n.as_array()) {
+        if (!el.is_string()) fail_at(source, el, key, "must be a list of strings");
+        std::string v = el.as_string()->get();
+        if (v.find('\n') != std::string::npos) fail_at(source, el, key, "one line per entry");
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+/// The [slurm] table: job settings that do not change the results.
+SlurmSettings parse_slurm(const std::string& source, const toml::table& t) {
+    SlurmSettings st;
+    for (auto&& [k, v] : t) {
+        const std::string key(k.str());
+        const std::string full = "slurm." + key;
+        auto line = [&](std::string& dst) {
+            dst = get_string(source, v, full);
+            if (dst.find_first_of("\n\r") != std::string::npos ||
+                dst.find(' ') != std::string::npos)
+                fail_at(source, v, full, "must be one word without spaces");
+        };
+        if (key == "shards")
+            st.shards = get_int(source, v, full, 1, 100'000);
+        else if (key == "partition")
+            line(st.partition);
+        else if (key == "account")
+            line(st.account);
+        else if (key == "qos")
+            line(st.qos);
+        else if (key == "constraint")
+            line(st.constraint);
+        else if (key == "mem")
+            line(st.mem);
+        else if (key == "cpus_per_task")
+            st.cpus_per_task = get_int(source, v, full, 1, 100'000);
+        else if (key == "min_minutes")
+            st.min_minutes = get_int(source, v, full, 1, 1'000'000);
+        else if (key == "time_factor") {
+            if (!v.is_number()) fail_at(source, v, full, "must be a number");
+            st.time_factor = v.is_integer() ? static_cast<double>(v.as_integer()->get())
+                                            : v.as_floating_point()->get();
+            if (!(st.time_factor >= 1.0) || st.time_factor > 1000)
+                fail_at(source, v, full, "must be in [1, 1000]");
+        } else if (key == "extra")
+            st.extra = get_strings(source, v, full);
+        else if (key == "setup")
+            st.setup = get_strings(source, v, full);
+        else
+            fail_at(source, v, full,
+                    std::string("unknown key in [slurm] (known: ") + kSlurmKeys + ")");
+    }
+    return st;
 }
 
 struct Axis {
@@ -227,6 +288,9 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
                 base[key][name] = convert(source, v2, full, defaults().at(key).at(name));
                 fixed[full] = &v2;
             }
+        } else if (key == "slurm") {
+            if (!v.is_table()) fail_at(source, v, key, "must be a table ([slurm])");
+            s.slurm = parse_slurm(source, *v.as_table());
         } else if (key == "axes") {
             if (!v.is_table()) fail_at(source, v, key, "must be a table ([axes])");
             axes_table = v.as_table();
@@ -358,6 +422,51 @@ CellCost cell_cost(const GroupConfig& cfg) {
     const long long per_epoch = (n_train + cfg.train.batch - 1) / cfg.train.batch;
     const double N = cfg.model.units, B = cfg.train.batch, T = task_steps(cfg.task);
     return CellCost{per_epoch * cfg.train.epochs, 6.0 * N * N * B * T};
+}
+
+double cell_flop(const Sweep& s, const SweepCell& c) {
+    return cell_cost(c.cfg).flop() * std::min(s.networks_per_cell, s.max_networks());
+}
+
+double cell_flop_max(const Sweep& s, const SweepCell& c) {
+    return cell_cost(c.cfg).flop() * s.max_networks();
+}
+
+Shard parse_shard(const std::string& text, const std::string& flag) {
+    const std::size_t slash = text.find('/');
+    auto number = [&](const std::string& t, long long& v) {
+        if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos)
+            return false;
+        v = std::stoll(t);
+        return true;
+    };
+    long long i = 0, n = 0;
+    if (slash == std::string::npos || !number(text.substr(0, slash), i) ||
+        !number(text.substr(slash + 1), n))
+        throw InputError(flag + ": expected I/N (shard I of N, 0 <= I < N), got '" + text + "'");
+    if (n < 1 || i >= n)
+        throw InputError(flag + ": shard " + std::to_string(i) + " of " + std::to_string(n) +
+                         " does not exist (0 <= I < N)");
+    return Shard{static_cast<int>(i), static_cast<int>(n)};
+}
+
+std::vector<int> assign_shards(const Sweep& s, int count) {
+    if (count < 1) throw InputError("shards: must be >= 1");
+    std::vector<int> order(s.cells.size());
+    std::vector<double> cost(s.cells.size());
+    for (std::size_t i = 0; i < s.cells.size(); ++i) {
+        order[i] = static_cast<int>(i);
+        cost[i] = cell_flop(s, s.cells[i]);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return cost[a] > cost[b]; });
+    std::vector<double> load(static_cast<std::size_t>(count), 0.0);
+    std::vector<int> shard(s.cells.size(), 0);
+    for (int i : order) {
+        const auto least = std::min_element(load.begin(), load.end()) - load.begin();
+        shard[static_cast<std::size_t>(i)] = static_cast<int>(least);
+        load[static_cast<std::size_t>(least)] += cost[static_cast<std::size_t>(i)];
+    }
+    return shard;
 }
 
 }  // namespace eirnn

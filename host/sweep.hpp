@@ -28,6 +28,18 @@ struct SweepCell {
     GroupConfig cfg;      // networks = networks_per_cell, seed = first seed of the cell's range
 };
 
+/// Settings of the Slurm job scripts (the `[slurm]` table; docs/CLUSTER.md). They do not change
+/// the results and are not part of the sweep's hash.
+struct SlurmSettings {
+    int shards = 0;  // array tasks (0: the command line must give --shards)
+    std::string partition, account, qos, constraint, mem;
+    int cpus_per_task = 0;           // 0: not set (the cluster's default)
+    double time_factor = 1.5;        // time limit = factor x the costliest shard's longest estimate
+    int min_minutes = 10;            // ... and at least this many minutes
+    std::vector<std::string> extra;  // more "#SBATCH" lines, e.g. "--mail-type=END"
+    std::vector<std::string> setup;  // shell lines run before eirnn, e.g. "module load hdf5"
+};
+
 /// A parsed and expanded sweep.
 struct Sweep {
     std::string source;  // file name used in messages
@@ -43,6 +55,7 @@ struct Sweep {
     std::uint64_t seed_stride = 0;
     int threads = 0;
     EigMethod eig_method = EigMethod::Auto;  // how the spectra are computed (with the backend)
+    SlurmSettings slurm;
 
     /// Most networks a cell can train (max_attempts with until_learned, else networks_per_cell).
     int max_networks() const { return until_learned > 0 ? max_attempts : networks_per_cell; }
@@ -71,6 +84,23 @@ struct CellCost {
 };
 CellCost cell_cost(const GroupConfig& cfg);
 
+/// Training FLOPs of a cell's first round (networks_per_cell networks, or max_attempts when fewer):
+/// the cost model of --dry-run, shard balancing and time estimates.
+double cell_flop(const Sweep& s, const SweepCell& c);
+/// Training FLOPs of a cell's most networks (max_attempts with until_learned).
+double cell_flop_max(const Sweep& s, const SweepCell& c);
+
+/// Shard `index` of `count` (0 <= index < count): the cells a process of a split sweep trains.
+struct Shard {
+    int index = 0, count = 1;
+};
+/// Parses "I/N"; InputError naming `flag` when malformed or out of range.
+Shard parse_shard(const std::string& text, const std::string& flag);
+/// The shard of every cell (indexed like s.cells) for `count` shards, balanced by cell_flop: the
+/// costliest cells first, each to the shard with the least cost so far (ties: the lower index).
+/// Deterministic; a cell, with all its until_learned rounds, belongs to exactly one shard.
+std::vector<int> assign_shards(const Sweep& s, int count);
+
 /// Training rate of a backend in FLOP/s, measured on a short run (two updates of a few networks)
 /// shaped like the sweep's largest cell with N capped at 128 (a calibration of about a second).
 struct Calibration {
@@ -94,10 +124,12 @@ struct SweepRunOptions {
     bool progress = true;  // progress bar on stderr (only drawn on a terminal)
     std::function<void(const CellReport&)> on_cell;  // after each cell (resumed ones too)
     EigSolver* eig_solver = nullptr;                 // computes the spectra (null: LAPACK)
+    Shard shard;  // count > 1: train only this shard's cells and leave the parts unmerged
 };
 
 struct SweepOutcome {
     bool already_complete = false;  // the output already held this sweep's results
+    bool merged = false;            // the results file was written (false for a shard)
     int cells = 0, resumed = 0, networks = 0, learned = 0;
     double seconds = 0;
 };
@@ -111,5 +143,41 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
 
 /// The parts folder of an output file: "<output>.parts".
 std::filesystem::path parts_dir(const std::filesystem::path& output);
+
+/// Merges finished part files into one results file, written atomically: the groups in cell order,
+/// copied without re-encoding, so the datasets equal those of the same sweep run unsharded.
+/// `inputs` are part files or folders of them. InputError (one line) when a part belongs to
+/// another sweep configuration (hash), a cell appears twice, or cells are missing (named).
+struct MergeOptions {
+    const Sweep* sweep = nullptr;  // the parts must be this sweep's (else: the first part's)
+    bool force = false;            // replace an existing output that is not this sweep's result
+};
+struct MergeOutcome {
+    int groups = 0, parts = 0;
+    std::string hash;
+};
+MergeOutcome merge_sweep(const std::vector<std::filesystem::path>& inputs,
+                         const std::filesystem::path& output, const MergeOptions& opt);
+
+/// `eirnn sweep --merge`: merges the parts folder of s into s.output and removes the folder.
+/// already_complete when the output already holds the results.
+SweepOutcome merge_sweep_parts(const Sweep& s, bool force);
+
+/// State of a sweep read from its output and parts folder, without touching them.
+struct ShardStatus {
+    int cells = 0, done = 0, running = 0, missing = 0;
+    int networks = 0, learned = 0;  // in the finished cells
+    double flop_left = 0;           // first rounds of the unfinished cells
+};
+struct SweepStatus {
+    bool complete = false;  // the output holds this sweep's results
+    int shard_count = 1;
+    std::vector<ShardStatus> shards;
+    ShardStatus total;
+    double rate = 0;  // FLOP/s measured on the finished cells (0: none finished)
+    std::vector<std::string> running_cells;  // "g0003 (host pid 123)"
+};
+/// shards 0: the count recorded by the running shards (1 when none).
+SweepStatus sweep_status(const Sweep& s, int shards);
 
 }  // namespace eirnn

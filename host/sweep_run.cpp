@@ -1,15 +1,14 @@
 // Running a sweep (docs/SWEEP.md): each cell trains in rounds (until_learned), is written
-// atomically as `<output>.parts/gNNNN.h5`, and when every cell is done the parts are copied
-// (H5Ocopy, no re-encoding) into the results file, itself written atomically; then the parts folder
-// goes. A lock file (flock) keeps two processes from running the same output at once.
-#include <fcntl.h>
-#include <sys/file.h>
+// atomically as `<output>.parts/gNNNN.h5`, and when every cell is done the parts are merged
+// (merge_sweep: H5Ocopy, no re-encoding) into the results file, itself written atomically; then the
+// parts folder goes. A shard (docs/CLUSTER.md) trains its own cells only and leaves the parts. Lock
+// files (flock) keep two processes from running the same output, or the same shard, at once.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <limits>
 
 #include "host/error.hpp"
@@ -17,99 +16,55 @@
 #include "host/progress.hpp"
 #include "host/results.hpp"
 #include "host/sweep.hpp"
+#include "host/sweep_parts.hpp"
 
 namespace eirnn {
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace sweep_parts;
 
 namespace {
 
-constexpr const char* kManifest = "sweep.json";
-
-/// Exclusive lock on a file, released when the process ends (also by kill -9).
-class LockFile {
-public:
-    explicit LockFile(const fs::path& path, const fs::path& output) {
-        fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-        if (fd_ < 0) throw Error("cannot create " + path.string());
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-            ::close(fd_);
-            fd_ = -1;
-            throw InputError("output: another eirnn process is running the sweep of " +
-                             output.string());
-        }
-    }
-    LockFile(const LockFile&) = delete;
-    LockFile& operator=(const LockFile&) = delete;
-    ~LockFile() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-
-private:
-    int fd_ = -1;
-};
-
-/// Writes a small text file atomically (temporary, fsync, rename).
-void write_text_atomic(const fs::path& path, const std::string& text) {
-    fs::path tmp = path;
-    tmp += ".tmp." + std::to_string(getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out) throw Error("cannot write " + tmp.string());
-    }
-    int fd = ::open(tmp.c_str(), O_RDONLY);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
-    fs::rename(tmp, path);
-}
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return s;
-}
-
-/// Temporaries left by a killed process: "<name>.tmp.<pid>" in `dir` (all of them, or only those of
-/// `name`).
-void remove_stale_temps(const fs::path& dir, const std::string& name) {
+/// Temporaries left by a killed process: "<name>.tmp.<pid>" (or "<name>.tmp.<host>.<pid>") in
+/// `dir`, of the given names only (all names when `names` is empty).
+void remove_stale_temps(const fs::path& dir, const std::vector<std::string>& names) {
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) return;
+    std::vector<fs::path> stale;
     for (const auto& e : fs::directory_iterator(dir, ec)) {
         const std::string f = e.path().filename().string();
         const std::size_t t = f.find(".tmp.");
         if (t == std::string::npos) continue;
-        if (!name.empty() && f.substr(0, t) != name) continue;
-        const std::string pid = f.substr(t + 5);
+        if (!names.empty() && std::find(names.begin(), names.end(), f.substr(0, t)) == names.end())
+            continue;
+        const std::string pid = f.substr(f.rfind('.') + 1);
         if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-        fs::remove(e.path(), ec);
+        stale.push_back(e.path());
     }
+    for (const fs::path& p : stale) fs::remove(p, ec);
 }
 
-/// The sweep hash stored in a results or part file, or "" when it has none or cannot be read.
-std::string stored_hash(const fs::path& path) {
-    try {
-        if (!h5::is_hdf5(path)) return {};
-        h5::Id f = h5::open_read(path);
-        return h5::has_attr(f, "sweep_hash") ? h5::read_attr_string(f, "sweep_hash")
-                                             : std::string();
-    } catch (const std::exception&) {
-        return {};
+/// The running marker of a cell, removed when the cell is done or its training fails.
+class RunningMarker {
+public:
+    RunningMarker(const fs::path& parts, int index, const Shard& shard)
+        : path_(running_marker(parts, index)) {
+        json m{{"host", host_name()},
+               {"pid", static_cast<long long>(getpid())},
+               {"shard", shard.index},
+               {"shards", shard.count}};
+        write_text_atomic(path_, m.dump() + "\n");
     }
-}
+    RunningMarker(const RunningMarker&) = delete;
+    RunningMarker& operator=(const RunningMarker&) = delete;
+    ~RunningMarker() {
+        std::error_code ec;
+        fs::remove(path_, ec);
+    }
 
-bool part_complete(const fs::path& path, const std::string& id, const std::string& hash) {
-    try {
-        if (!h5::is_hdf5(path)) return false;
-        h5::Id f = h5::open_read(path);
-        return h5::has_attr(f, "sweep_hash") && h5::read_attr_string(f, "sweep_hash") == hash &&
-               h5::exists(f, "groups/" + id);
-    } catch (const std::exception&) {
-        return false;
-    }
-}
+private:
+    fs::path path_;
+};
 
 int count_learned(const GroupResult& r) {
     int n = 0;
@@ -221,40 +176,14 @@ GroupResult train_cell(const Sweep& s, const SweepCell& cell, Backend& backend, 
     return acc;
 }
 
-void write_part(const fs::path& path, const std::string& id, const std::string& hash,
-                const GroupResult& r, const SweepCell& cell, int threads, EigSolver* solver) {
+void write_part(const fs::path& path, const std::string& id, const Sweep& s,
+                const std::string& hash, const GroupResult& r, const SweepCell& cell, int threads,
+                EigSolver* solver) {
     h5::AtomicFile out(path, true);
     write_root_attrs(out.file());
     h5::write_attr(out.file(), "sweep_hash", hash);
-    write_group(out.file(), id, r, &cell.axes, threads, solver);
-    out.commit();
-}
-
-/// The sweep's description stored on the results file's root (without the per-cell configs, which
-/// every group carries).
-json sweep_attr(const Sweep& s) {
-    json j = s.plan_json();
-    j.erase("cells");
-    j["source"] = s.source;
-    j["description"] = s.description;
-    j["cells"] = s.cells.size();
-    return j;
-}
-
-void merge_parts(const Sweep& s, const fs::path& parts, const std::string& hash) {
-    h5::AtomicFile out(s.output, true);
-    write_root_attrs(out.file());
-    h5::write_attr(out.file(), "sweep_hash", hash);
     h5::write_attr(out.file(), "sweep", sweep_attr(s).dump());
-    h5::Id groups = h5::require_group(out.file(), "groups");
-    for (const SweepCell& c : s.cells) {
-        const std::string id = group_id(c.index);
-        h5::Id part = h5::open_read(parts / (id + ".h5"));
-        if (H5Ocopy(part, ("groups/" + id).c_str(), groups, id.c_str(), H5P_DEFAULT, H5P_DEFAULT) <
-            0)
-            throw Error("HDF5: cannot copy group " + id + " from the parts folder");
-    }
-    groups = h5::Id();
+    write_group(out.file(), id, r, &cell.axes, threads, solver);
     out.commit();
 }
 
@@ -316,20 +245,43 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
                 "output: " + s.output.string() +
                 " exists and is not the result of this sweep (use --force to replace it)");
     }
+    const Shard shard = opt.shard;
+    const bool sharded = shard.count > 1;
+    if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+        throw InputError("--shard: shard " + std::to_string(shard.index) + " of " +
+                         std::to_string(shard.count) + " does not exist");
+    // The cells this process trains (all of them without a shard), in index order.
+    const std::vector<int> shard_of = assign_shards(s, shard.count);
+    std::vector<const SweepCell*> mine;
+    std::vector<std::string> mine_names;
+    for (const SweepCell& c : s.cells)
+        if (shard_of[c.index] == shard.index) {
+            mine.push_back(&c);
+            mine_names.push_back(group_id(c.index) + ".h5");
+            mine_names.push_back(group_id(c.index) + ".running");
+        }
+
     if (!s.output.parent_path().empty()) fs::create_directories(s.output.parent_path(), ec);
     h5::check_writable(s.output, true, "output");
     fs::create_directories(parts, ec);
     if (ec) throw InputError("output: cannot create " + parts.string() + ": " + ec.message());
-    LockFile lock(parts / "lock", s.output);
+    const std::string shard_tag =
+        "shard-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count);
+    LockFile lock(parts / (sharded ? "lock." + shard_tag : std::string("lock")),
+                  "output: another eirnn process is running " +
+                      (sharded ? "shard " + std::to_string(shard.index) + "/" +
+                                     std::to_string(shard.count) + " of "
+                               : std::string()) +
+                      "the sweep of " + s.output.string());
 
     const fs::path manifest = parts / kManifest;
-    if (!opt.restart && fs::exists(manifest, ec)) {
-        std::string other;
+    std::string stored;
+    if (fs::exists(manifest, ec)) {
         try {
-            other = json::parse(read_text(manifest)).value("hash", std::string());
+            stored = json::parse(read_text(manifest)).value("hash", std::string());
         } catch (const json::exception&) {
         }
-        if (other != hash) {
+        if (!opt.restart && stored != hash) {
             int finished = 0;
             for (const auto& e : fs::directory_iterator(parts, ec))
                 finished += e.path().extension() == ".h5";
@@ -339,21 +291,45 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
                 "since it started); rerun with --restart to discard them");
         }
     }
-    if (opt.restart)
-        for (const auto& e : fs::directory_iterator(parts, ec))
-            if (e.path().filename() != "lock") fs::remove_all(e.path(), ec);
-    remove_stale_temps(parts, "");
-    remove_stale_temps(s.output.parent_path().empty() ? fs::path(".") : s.output.parent_path(),
-                       s.output.filename().string());
-    json m = s.plan_json();
-    m["hash"] = hash;
-    write_text_atomic(manifest, m.dump(1) + "\n");
+    if (opt.restart) {
+        // A shard discards only its own cells: the other shards may be running.
+        std::vector<fs::path> gone;
+        for (const auto& e : fs::directory_iterator(parts, ec)) {
+            const std::string f = e.path().filename().string();
+            if (f.rfind("lock", 0) == 0) continue;
+            if (!sharded || std::find(mine_names.begin(), mine_names.end(), f) != mine_names.end())
+                gone.push_back(e.path());
+        }
+        for (const fs::path& g : gone) fs::remove_all(g, ec);
+    }
+    if (sharded) {
+        remove_stale_temps(parts, mine_names);
+    } else {
+        remove_stale_temps(parts, {});
+        remove_stale_temps(s.output.parent_path().empty() ? fs::path(".") : s.output.parent_path(),
+                           {s.output.filename().string()});
+    }
+    if (stored != hash || opt.restart) {
+        json m = s.plan_json();
+        m["hash"] = hash;
+        write_text_atomic(manifest, m.dump(1) + "\n");
+    }
+    if (sharded)
+        write_text_atomic(parts / (shard_tag + ".json"),
+                          json{{"shard", shard.index},
+                               {"shards", shard.count},
+                               {"host", host_name()},
+                               {"pid", static_cast<long long>(getpid())},
+                               {"cells", mine.size()}}
+                                  .dump() +
+                              "\n");
 
     // Cells already complete, and the cost of the others (the progress bar's denominator).
     std::vector<bool> done(s.cells.size(), false);
     SweepProgress p;
-    p.cells_total = outcome.cells;
-    for (const SweepCell& c : s.cells) {
+    p.cells_total = static_cast<int>(mine.size());
+    for (const SweepCell* cp : mine) {
+        const SweepCell& c = *cp;
         const fs::path part = parts / (group_id(c.index) + ".h5");
         done[c.index] = part_complete(part, group_id(c.index), hash);
         if (!done[c.index]) {
@@ -375,10 +351,10 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
                             return std::string(buf);
                         },
                         opt.progress);
-        for (const SweepCell& c : s.cells) {
+        for (const SweepCell* cp : mine) {
+            const SweepCell& c = *cp;
             const std::string id = group_id(c.index);
             const fs::path part = parts / (id + ".h5");
-            p.cell_index = c.index;
             CellReport rep;
             rep.cell = &c;
             if (done[c.index]) {
@@ -395,8 +371,9 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
                 ++outcome.resumed;
             } else {
                 const auto c0 = std::chrono::steady_clock::now();
+                RunningMarker marker(parts, c.index, shard);
                 GroupResult r = train_cell(s, c, backend, p);
-                write_part(part, id, hash, r, c, s.threads, opt.eig_solver);
+                write_part(part, id, s, hash, r, c, s.threads, opt.eig_solver);
                 rep.trained = r.cfg.networks;
                 rep.learned = count_learned(r);
                 rep.seconds =
@@ -405,12 +382,20 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
             outcome.networks += rep.trained;
             outcome.learned += rep.learned;
             ++p.cells_done;
+            p.cell_index = p.cell_index.load() + 1;
             if (opt.on_cell) opt.on_cell(rep);
         }
     }
 
-    merge_parts(s, parts, hash);
-    fs::remove_all(parts, ec);
+    outcome.cells = static_cast<int>(mine.size());
+    if (!sharded) {
+        MergeOptions mo;
+        mo.sweep = &s;
+        mo.force = true;  // checked above
+        merge_sweep({parts}, s.output, mo);
+        fs::remove_all(parts, ec);
+        outcome.merged = true;
+    }
     outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return outcome;
 }

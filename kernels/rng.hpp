@@ -21,6 +21,7 @@ enum class RngStream : std::uint32_t {
     kTrials = 6,     // task trial parameters
     kStimNoise = 7,  // input noise
     kRecNoise = 8,   // recurrent noise (stream + update << 8)
+    kDynamics = 9,   // initial states of the fixed-point search (stream + seed << 8)
 };
 
 struct Philox {

@@ -3,7 +3,8 @@
 
 Checks: every figure is a non-empty PNG referenced by report.md; the claims table has a verdict per
 claim; the C4 verdict follows the data (Dale radius below / above the unconstrained one); a
-one-group plain-train file works; input errors exit 2 with one line on stderr; the t distribution.
+one-group plain-train file works; the fixed-point table, figures and flip-flop statement of a file
+with `dynamics/`; input errors exit 2 with one line on stderr; the t distribution.
 Run: /usr/bin/python3 tests/test_report.py   (exit 0 = pass)
 """
 import json
@@ -136,6 +137,31 @@ def write_group(parent, gid, cond, scale, rng, with_cell=True):
     ex["output"] = (h @ g["W_out"][0].T).astype(f32)
 
 
+def write_dynamics(g, n_stable, rng):
+    """A `dynamics/` subgroup (docs/FORMAT.md) at zero input: network k has n_stable[k] stable
+    fixed points and one saddle."""
+    k_count, n = g["W_rec"].shape[0], g["W_rec"].shape[1]
+    d = g.create_group("dynamics")
+    d.attrs.update({"conditions": json.dumps(["zero"]), "settings": json.dumps({"starts": 64}),
+                    "alpha": 1.0, "eig_method": "lapack", "seconds": 0.1})
+    counts = np.asarray(n_stable) + 1
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
+    total = int(offsets[-1])
+    stability = np.concatenate([[0] * s + [1] for s in n_stable]).astype(np.int8)
+    eig = rng.normal(0, 0.3, (total, n)) + 1j * rng.normal(0, 0.3, (total, n))
+    eig[stability == 1, 0] = 1.5
+    d["inputs"] = np.zeros((1, 2))
+    d["offsets"], d["h"] = offsets, rng.uniform(-1, 1, (total, n))
+    d["q"], d["kind"] = np.full(total, 1e-30), np.zeros(total, np.uint8)
+    d["stability"], d["n_unstable"] = stability, (stability == 1).astype(np.int32)
+    d["rho_J"], d["basin"] = np.abs(eig).max(axis=1), np.full(total, 3, np.int32)
+    d["eig_J"] = eig.astype(np.complex128)
+    d["status"] = np.zeros((1, k_count), np.uint8)
+    d["n_fixed"] = counts.reshape(1, -1).astype(np.int32)
+    d["n_stable"] = np.asarray(n_stable, np.int32).reshape(1, -1)
+    d["n_slow"] = np.zeros((1, k_count), np.int32)
+
+
 def write_results(path, conditions, scale, seed=0, with_cell=True):
     rng = np.random.default_rng(seed)
     with h5py.File(path, "w") as f:
@@ -230,6 +256,28 @@ def main():
                       with_cell=False)
         _, found = check_report(single, os.path.join(tmp, "single_report"), False)
         check(found["C4"] == "inconclusive", "C4 inconclusive without unconstrained networks")
+
+        flipflop = os.path.join(tmp, "flipflop.h5")
+        write_results(flipflop, [("orthogonal", "none", 24, 0.5)], {"none": 1.0}, seed=3)
+        with h5py.File(flipflop, "r+") as f:
+            g = f["groups/g0000"]
+            config = json.loads(g.attrs["config"])
+            config["task"]["kind"] = "ff"
+            g.attrs["config"] = json.dumps(config)
+            g.attrs["cell"] = json.dumps({"task": "ff"})
+            g["accuracy"][-1] = 0.5  # not learned: left out of the counts
+            write_dynamics(g, [2, 2, 1, 2, 0], np.random.default_rng(4))
+        text, _ = check_report(flipflop, os.path.join(tmp, "flipflop_report"), False)
+        figures = os.listdir(os.path.join(tmp, "flipflop_report", "figures"))
+        for kind in ("fixed_points_count_", "fixed_points_pca_", "fixed_points_jacobian_"):
+            check(any(n.startswith(kind) for n in figures), f"a {kind}* figure was written")
+        check("| zero | 4 | 0: 0, 1: 1, 2: 3, ≥3: 0 | 1.75 ± 0.25 |" in text,
+              "the fixed-point table counts the learned networks' stable fixed points")
+        check("3 of 4 learned networks have at least two stable fixed points" in text,
+              "the flip-flop statement")
+        check(not any(n.startswith("fixed_points")
+                      for n in os.listdir(os.path.join(tmp, "study_report", "figures"))),
+              "no fixed-point figures without dynamics/")
 
         proc = run_report(os.path.join(tmp, "missing.h5"), os.path.join(tmp, "x"))
         check(proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1,

@@ -14,9 +14,11 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     eirnn::cli::add_train_command(app);
     eirnn::cli::add_spectrum_command(app);
+    eirnn::cli::add_dynamics_command(app);
     eirnn::cli::add_data_command(app);
     eirnn::cli::add_sweep_command(app);
     eirnn::cli::add_reproduce_command(app);
+    eirnn::cli::add_merge_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

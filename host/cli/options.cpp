@@ -188,4 +188,34 @@ BackendKind parse_backend_option(const std::string& value) {
     return parse_or_throw(value, parse_backend, "--backend", "auto, cpu, cuda");
 }
 
+void DynamicsOptions::add(CLI::App* app) {
+    DynamicsSettings& s = settings;
+    app->add_option("--input", inputs,
+                    "constant input held on while searching (repeatable): zero, task (the task's "
+                    "input patterns, e.g. the four (A,B) of and/or/xor) or I comma-separated "
+                    "numbers")
+        ->capture_default_str();
+    app->add_option("--starts", s.starts, "initial states per network and input (M)")
+        ->capture_default_str();
+    app->add_option("--noise", s.noise, "std of the noise added to the sampled initial states")
+        ->capture_default_str();
+    app->add_option("--sample-trials", s.sample_trials,
+                    "held-out trials whose trajectories the initial states are drawn from")
+        ->capture_default_str();
+    app->add_option("--dynamics-seed", s.seed, "seed of the initial-state sampling")
+        ->capture_default_str();
+    app->add_option("--fp-iterations", s.iterations, "L-BFGS iteration cap per initial state")
+        ->capture_default_str();
+    app->add_option("--candidate-q", s.candidate_q,
+                    "endpoints with q below this are Newton-refined")
+        ->capture_default_str();
+    app->add_option("--fixed-q", s.fixed_q, "q below which a refined point is a fixed point")
+        ->capture_default_str();
+    app->add_option("--slow-q", s.slow_q, "other endpoints with q below this are slow points")
+        ->capture_default_str();
+    app->add_option("--dedup-tol", s.dedup_tol,
+                    "max-norm distance under which two points are the same")
+        ->capture_default_str();
+}
+
 }  // namespace eirnn::cli

@@ -4,8 +4,10 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "host/config.hpp"
+#include "host/dynamics.hpp"
 #include "host/eig_solver.hpp"
 
 namespace eirnn::cli {
@@ -21,6 +23,15 @@ struct GroupOptions {
     void add_training(CLI::App* app);  // training protocol, seeds, networks, threads, backend
     /// Parses the enum strings into cfg and validates it; InputError naming the flag.
     const GroupConfig& resolve();
+};
+
+/// Options of the fixed-point search (`eirnn dynamics`, and train / sweep / reproduce with
+/// --dynamics): --input (repeatable), --starts, --noise, --sample-trials, --dynamics-seed,
+/// --fp-iterations, --candidate-q, --fixed-q, --slow-q, --dedup-tol.
+struct DynamicsOptions {
+    DynamicsSettings settings;
+    std::vector<std::string> inputs = {"zero"};
+    void add(CLI::App* app);
 };
 
 /// Help text of --eig-method: the methods and what auto picks.

@@ -5,10 +5,12 @@
 
 #include <cstdio>
 
+#include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
 #include "host/error.hpp"
 #include "host/progress.hpp"
 #include "host/results.hpp"
+#include "host/sweep_slurm.hpp"
 
 namespace eirnn::cli {
 
@@ -25,6 +27,10 @@ void SweepCliOptions::add(CLI::App* app) {
                   "start over: discard the groups an interrupted run left in <output>.parts");
     app->add_flag("--force", force, "replace an output file that is not this sweep's result");
     app->add_flag("--quiet,-q", quiet, "no progress bar");
+    app->add_flag("--dynamics", dynamics,
+                  "after training, find the fixed points of every network (as `eirnn dynamics`, "
+                  "with the options below)");
+    dyn.add(app);
 }
 
 void SweepCliOptions::apply(Sweep& s) const {
@@ -51,6 +57,11 @@ void SweepCliOptions::apply(Sweep& s) const {
         throw InputError("--threads: must be >= 0");
     }
     if (rate_gflops < 0) throw InputError("--rate: must be > 0");
+    if (dynamics) {
+        std::vector<TaskParams> tasks;
+        for (const SweepCell& c : s.cells) tasks.push_back(c.cfg.task);
+        check_dynamics_options(dyn, tasks);
+    }
 }
 
 namespace {
@@ -67,11 +78,26 @@ std::string gflop(double f) {
 
 }  // namespace
 
-void print_plan(const Sweep& s, const SweepCliOptions& o) {
+double measured_rate(const Sweep& s, const SweepCliOptions& o, std::string& how) {
+    if (o.rate_gflops > 0) {
+        how = "given by --rate";
+        return o.rate_gflops * 1e9;
+    }
+    auto backend = make_backend(backend_of(s), s.threads);
+    Calibration cal = calibrate(s, *backend);
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "measured now: %s backend, %d networks, N=%d, T=%d, B=%d",
+                  backend->name().c_str(), cal.networks, cal.units, cal.steps, cal.batch);
+    how = buf;
+    return cal.flops;
+}
+
+void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard) {
     std::string shape;
     for (std::size_t a = 0; a < s.axis_names.size(); ++a)
         shape += (a ? " x " : "") + s.axis_names[a] + " " + std::to_string(s.axis_sizes[a]);
     const int first_round = std::min(s.networks_per_cell, s.max_networks());
+    const std::vector<int> shard_of = assign_shards(s, shard.count);
     std::printf("sweep %s (hash %s)%s%s\n", s.source.c_str(), s.hash().c_str(),
                 s.description.empty() ? "" : ": ", s.description.c_str());
     std::printf("%zu cells%s%s, one group per cell, %d networks per group", s.cells.size(),
@@ -79,44 +105,57 @@ void print_plan(const Sweep& s, const SweepCliOptions& o) {
     if (s.until_learned > 0)
         std::printf(" (until_learned %d: more rounds of %d until %d learned, at most %d)",
                     s.until_learned, s.networks_per_cell, s.until_learned, s.max_attempts);
-    std::printf("\n%-6s %5s %5s %4s %8s %5s %9s  %s\n", "group", "N", "T", "B", "updates", "nets",
+    std::printf("\n");
+    if (shard.count > 1)
+        std::printf("shard %d of %d (0-based; cells balanced by estimated cost):\n", shard.index,
+                    shard.count);
+    std::printf("%-6s %5s %5s %4s %8s %5s %9s  %s\n", "group", "N", "T", "B", "updates", "nets",
                 "GFLOP", "cell");
     double total = 0, most = 0;
+    int cells = 0;
     for (const SweepCell& c : s.cells) {
+        if (shard_of[c.index] != shard.index) continue;
         CellCost cost = cell_cost(c.cfg);
-        total += cost.flop() * first_round;
-        most += cost.flop() * s.max_networks();
+        total += cell_flop(s, c);
+        most += cell_flop_max(s, c);
+        ++cells;
         std::printf("%-6s %5d %5d %4d %8lld %5d %9s  %s\n", group_id(c.index).c_str(),
                     c.cfg.model.units, task_steps(c.cfg.task), c.cfg.train.batch, cost.updates,
-                    first_round, gflop(cost.flop() * first_round).c_str(),
-                    cell_label(s, c).c_str());
+                    first_round, gflop(cell_flop(s, c)).c_str(), cell_label(s, c).c_str());
     }
-    std::printf("total %d networks, %s GFLOP of training",
-                static_cast<int>(s.cells.size()) * first_round, gflop(total).c_str());
+    std::printf("total %d networks, %s GFLOP of training", cells * first_round,
+                gflop(total).c_str());
     if (s.until_learned > 0)
-        std::printf(" (at most %d networks, %s GFLOP)",
-                    static_cast<int>(s.cells.size()) * s.max_networks(), gflop(most).c_str());
+        std::printf(" (at most %d networks, %s GFLOP)", cells * s.max_networks(),
+                    gflop(most).c_str());
     std::printf("\n");
 
-    double rate = o.rate_gflops * 1e9;
-    std::string how = "given by --rate";
-    if (rate <= 0) {
-        auto backend = make_backend(backend_of(s), s.threads);
-        Calibration cal = calibrate(s, *backend);
-        rate = cal.flops;
-        char buf[200];
-        std::snprintf(buf, sizeof buf, "measured now: %s backend, %d networks, N=%d, T=%d, B=%d",
-                      backend->name().c_str(), cal.networks, cal.units, cal.steps, cal.batch);
-        how = buf;
-    }
+    std::string how;
+    const double rate = measured_rate(s, o, how);
     std::printf("rate %.2f GFLOP/s (%s): about %s", rate / 1e9, how.c_str(),
                 ProgressBar::format_duration(total / rate).c_str());
     if (s.until_learned > 0)
         std::printf(", at most %s", ProgressBar::format_duration(most / rate).c_str());
-    std::printf(" of training\noutput %s (--dry-run: nothing written)\n", s.output.c_str());
+    std::printf(" of training\n");
+    if (shard.count > 1) {
+        const std::vector<ShardPlan> plans = shard_plans(s, shard.count);
+        std::printf("%-6s %5s %12s %10s%s\n", "shard", "cells", "GFLOP", "time",
+                    s.until_learned > 0 ? "  (at most)" : "");
+        for (std::size_t i = 0; i < plans.size(); ++i) {
+            std::printf("%-6zu %5zu %12s %10s", i, plans[i].cells.size(),
+                        gflop(plans[i].flop).c_str(),
+                        ProgressBar::format_duration(plans[i].flop / rate).c_str());
+            if (s.until_learned > 0)
+                std::printf("  (%s)",
+                            ProgressBar::format_duration(plans[i].flop_max / rate).c_str());
+            std::printf("%s\n", static_cast<int>(i) == shard.index ? "  <- this shard" : "");
+        }
+        std::printf("costliest shard / mean: %.3f\n", shard_imbalance(plans));
+    }
+    std::printf("output %s (--dry-run: nothing written)\n", s.output.c_str());
 }
 
-SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
+SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard& shard) {
     auto backend = make_backend(backend_of(s), s.threads);
     const bool spectra = !s.cells.empty() && s.cells.front().cfg.spectra;
     auto solver = spectra ? make_eig_solver(backend_of(s), s.eig_method, s.threads) : nullptr;
@@ -125,6 +164,7 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
     ro.restart = o.restart;
     ro.force = o.force;
     ro.progress = !o.quiet;
+    ro.shard = shard;
     const bool tty = !o.quiet && ProgressBar::stderr_is_tty();
     const int width = static_cast<int>(s.cells.size());
     ro.on_cell = [&](const CellReport& r) {
@@ -138,6 +178,13 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
     if (out.already_complete) {
         std::printf("%s already holds the results of this sweep (%d groups); nothing to do\n",
                     s.output.c_str(), out.cells);
+    } else if (!out.merged) {
+        std::printf(
+            "shard %d/%d: %d groups (%d from an earlier run), %d networks, %d learned, %s "
+            "backend, %s -> %s (merge with --merge when every shard is done)\n",
+            shard.index, shard.count, out.cells, out.resumed, out.networks, out.learned,
+            backend->name().c_str(), ProgressBar::format_duration(out.seconds).c_str(),
+            parts_dir(s.output).c_str());
     } else {
         std::printf(
             "%d groups (%d from an earlier run), %d networks, %d learned (accuracy >= %.1f), "
@@ -148,6 +195,9 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o) {
             s.output.c_str());
     }
     std::fflush(stdout);
+    // A shard leaves parts only: the fixed points come with the merge (--merge --dynamics).
+    if (o.dynamics && (out.merged || out.already_complete))
+        run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
     return out;
 }
 

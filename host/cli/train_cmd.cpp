@@ -19,7 +19,8 @@ struct TrainArgs {
     GroupOptions g;
     std::string out = "results.h5";
     std::string eig_method = "auto";
-    bool force = false, quiet = false, no_spectra = false;
+    bool force = false, quiet = false, no_spectra = false, dynamics = false;
+    DynamicsOptions dyn;
 };
 
 void print_summary(const GroupResult& r, const std::filesystem::path& out) {
@@ -52,6 +53,7 @@ void run(TrainArgs& a) {
     validate(cfg);
     const EigMethod method = parse_eig_method_option(a.eig_method);
     h5::check_writable(a.out, a.force, "--out");
+    if (a.dynamics) check_dynamics_options(a.dyn, {cfg.task});
     auto backend = make_backend(cfg.backend, cfg.threads);
     // Made before training so that a method the backend cannot run stops here.
     auto solver = cfg.spectra ? make_eig_solver(cfg.backend, method, cfg.threads) : nullptr;
@@ -79,6 +81,7 @@ void run(TrainArgs& a) {
     }
     write_results_file(a.out, a.force, r, cfg.threads, solver.get());
     print_summary(r, a.out);
+    if (a.dynamics) run_dynamics_on(a.out, a.dyn, cfg.backend, method, cfg.threads);
 }
 
 }  // namespace
@@ -100,6 +103,10 @@ void add_train_command(CLI::App& app) {
                     "k of r_outer: dominant eigenvalues excluded")
         ->capture_default_str();
     sub->add_option("--eig-method", args->eig_method, eig_method_help())->capture_default_str();
+    sub->add_flag("--dynamics", args->dynamics,
+                  "also find the fixed points of every trained network (as `eirnn dynamics`, "
+                  "with the options below)");
+    args->dyn.add(sub);
     sub->callback([args] { run(*args); });
 }
 

@@ -41,6 +41,15 @@ bool device_usable() {
     return device_problem().empty();
 }
 
+int device_count() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
 namespace {
 
 constexpr std::uint8_t kTraining = 0, kDiverged = 1, kIdle = 2;  // per-network status

@@ -13,6 +13,8 @@ namespace eirnn::cuda {
 bool device_usable();
 /// Why no device is usable ("" when one is).
 std::string device_problem();
+/// Number of visible devices (0 when none or no driver).
+int device_count();
 
 /// What the last train() call did on the device.
 struct TrainTiming {

@@ -73,6 +73,7 @@ class Group:
     notes: list
     example_network: int
     examples: h5py.Group | None
+    dynamics: h5py.Group | None = None  # `dynamics/` of eirnn dynamics (fixed_points.py reads it)
 
 
 @dataclass
@@ -343,6 +344,7 @@ def _read_group(name: str, node) -> Group:
         notes=[f"group {name}: {note}" for note in notes],
         example_network=int(node.attrs.get("example_network", 0)),
         examples=examples if _has_examples(examples) else None,
+        dynamics=node["dynamics"] if isinstance(node.get("dynamics"), h5py.Group) else None,
     )
 
 

@@ -8,6 +8,7 @@ from .data import LEARNED_ACCURACY, STAGES, STAGE_TITLES, Results
 from .document import Document
 from .figures_dynamics import dynamics_figures
 from .figures_spectra import spectral_figures
+from .fixed_points import fixed_point_figures, fixed_point_section
 from .plotting import FIGURE_DIR
 from .stats import mean_sem
 
@@ -92,13 +93,15 @@ def write_report(results: Results, out_dir: str, with_html: bool) -> str:
     """Writes the figures and report.md (and report.html); returns report.md's path."""
     os.makedirs(os.path.join(out_dir, FIGURE_DIR), exist_ok=True)
     claims = evaluate_claims(results)
-    figures = spectral_figures(results, out_dir) + dynamics_figures(results, out_dir)
+    figures = (spectral_figures(results, out_dir) + dynamics_figures(results, out_dir)
+               + fixed_point_figures(results, out_dir))
     doc = Document(f"eirnn report: {os.path.basename(results.path)}")
     _overview(doc, results)
     _claims_tables(doc, claims)
     _rules(doc)
     _cells_table(doc, results)
     _details(doc, claims)
+    fixed_point_section(doc, results)
     _figures(doc, figures)
     _notes(doc, results)
     path = os.path.join(out_dir, "report.md")
