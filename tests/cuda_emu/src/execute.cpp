@@ -323,16 +323,14 @@ void switch_to(Cluster& cl, Thread* t) {
     t_view = nullptr;
 }
 
-[[noreturn]] void abandon_here(Thread* t);
-
-/// From the running thread back to its scheduler (exiting: it never comes back).
-void yield(Thread* t, bool exiting) {
+/// From the running thread back to its scheduler; `final`: it will never be resumed.
+void switch_out(Thread* t, bool final) {
     Cluster& cl = *t->cl;
 #if defined(EIRNN_EMU_TSAN)
     __tsan_switch_to_fiber(cl.tsan_sched, __tsan_switch_to_fiber_no_sync);
 #endif
 #if defined(__SANITIZE_ADDRESS__)
-    __sanitizer_start_switch_fiber(exiting ? nullptr : &t->asan_fake_stack, cl.asan_bottom,
+    __sanitizer_start_switch_fiber(final ? nullptr : &t->asan_fake_stack, cl.asan_bottom,
                                    cl.asan_size);
 #endif
 #if defined(__x86_64__)
@@ -343,27 +341,21 @@ void yield(Thread* t, bool exiting) {
 #if defined(__SANITIZE_ADDRESS__)
     __sanitizer_finish_switch_fiber(t->asan_fake_stack, nullptr, nullptr);
 #endif
-    (void)exiting;
-    if (cl.abandon) abandon_here(t);
+    (void) final;
 }
 
 /// A thread of a failed launch: what it did happens before the launch's end; it never goes on.
 [[noreturn]] void abandon_here(Thread* t) {
     EMU_TSAN_RELEASE(&t->cl->launch->end_sync);
     t->state = State::kBlocked;
-    Cluster& cl = *t->cl;
-#if defined(EIRNN_EMU_TSAN)
-    __tsan_switch_to_fiber(cl.tsan_sched, __tsan_switch_to_fiber_no_sync);
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-    __sanitizer_start_switch_fiber(nullptr, cl.asan_bottom, cl.asan_size);
-#endif
-#if defined(__x86_64__)
-    eirnn_emu_switch(&t->sp, cl.sched_sp);
-#else
-    swapcontext(&t->ctx, &cl.sched);
-#endif
+    switch_out(t, true);
     std::abort();  // never resumed
+}
+
+/// From the running thread back to its scheduler (exiting: it never comes back).
+void yield(Thread* t, bool exiting) {
+    switch_out(t, exiting);
+    if (t->cl->abandon) abandon_here(t);
 }
 
 [[noreturn]] void stop_here(Thread* t) {

@@ -111,7 +111,7 @@ std::condition_variable& changed() {
     return *c;
 }
 
-thread_local const ThreadView* t_view = nullptr;
+thread_local constinit const ThreadView* t_view = nullptr;
 
 void not_in_kernel(const char* what) {
     std::fprintf(stderr, "eirnn-emu: %s used outside a kernel\n", what);
@@ -361,6 +361,10 @@ std::vector<std::unique_ptr<CUstream_st>>& all_streams() {
 std::set<const CUstream_st*>& live_streams() {
     static auto* s = new std::set<const CUstream_st*>;
     return *s;
+}
+std::vector<std::unique_ptr<CUevent_st>>& all_events() {
+    static auto* v = new std::vector<std::unique_ptr<CUevent_st>>;
+    return *v;
 }
 std::set<const CUevent_st*>& live_events() {
     static auto* s = new std::set<const CUevent_st*>;
@@ -712,6 +716,7 @@ const bool g_ready = [] {
     quarantine();
     all_streams();
     live_streams();
+    all_events();
     live_events();
     attributes();
     launch_bound(nullptr);
@@ -1178,6 +1183,7 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
     auto* e = new CUevent_st;  // kept for the life of the process (see all_streams)
     e->state.flags = flags;
     std::lock_guard<std::mutex> g(lock());
+    emu::all_events().emplace_back(e);
     emu::live_events().insert(e);
     *event = e;
     return cudaSuccess;

@@ -20,7 +20,7 @@ struct ThreadView {
 };
 
 /// The emulated thread running on this worker (set by the scheduler at every switch).
-extern thread_local const ThreadView* t_view;
+extern thread_local constinit const ThreadView* t_view;
 
 /// A thread of a kernel that is not running inside a launch (e.g. a builtin read on the host).
 [[noreturn]] void not_in_kernel(const char* what);
