@@ -1,16 +1,23 @@
 #!/usr/bin/python3
-"""eirnn's batched eigenvalues (bench/eig_cpu) side by side with numpy.linalg.eigvals in a loop.
+"""eirnn's batched eigenvalues (bench/eig_cpu) side by side with numpy, scipy and torch, fp64.
 
-Both time repeated passes over the same K random N x N matrices (entries N(0, 1/N), numpy seed 0,
-written to a temporary HDF5 file that eig_cpu reads with --input) for at least --seconds per case.
-The two sides alternate, size by size, for --rounds rounds, so that on a shared machine both see the
-same background load; the speed-up reported is the median of the per-round ratios. The script also
-checks that both give the same eigenvalues. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set, are
-removed for the whole run (both sides load the same OpenBLAS; a forced core type slows a current
-build), and the OpenBLAS kernel each side runs is printed.
+Every side times repeated passes over the same K random N x N matrices (entries N(0, 1/N), numpy
+seed 0, written to a temporary HDF5 file that eig_cpu reads with --input) for at least --seconds:
+  eirnn            bench/eig_cpu (its batched solver, all threads)
+  numpy-loop       numpy.linalg.eigvals one matrix at a time
+  numpy-batched    numpy.linalg.eigvals on the (K,N,N) stack
+  scipy-loop       scipy.linalg.eigvals one matrix at a time (check_finite=False)
+  torch-batched    torch.linalg.eigvals on the (K,N,N) stack (torch.set_num_threads = cores)
+The sides alternate, size by size, for --rounds rounds, so that on a shared machine all see the
+same background load; each keeps its median, and eirnn's speed-up is the median of the per-round
+ratios to the fastest peer of the round. The script also checks that all give the same eigenvalues.
+The peers are the current releases of the virtual environment of `tools/bootstrap --peers`
+(/opt/eirnn-peers, or $EIRNN_PEER_PYTHON): the script re-runs itself with that interpreter. A peer
+that is not importable is left out with a note. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, when set,
+are removed for the whole run.
 
-Usage: /usr/bin/python3 bench/eig_compare.py [--bin build/bench/eig_cpu] [--sizes 100,256,500]
-                                             [--k 24] [--seconds 2] [--rounds 3]
+Usage: bench/eig_compare.py [--bin build/bench/eig_cpu] [--sizes 100,256] [--k 256]
+                            [--seconds 2] [--rounds 3]
 """
 import argparse
 import ctypes
@@ -24,9 +31,15 @@ import tempfile
 import time
 
 _FORCED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(v in os.environ for v in _FORCED):
+_PEERS = os.environ.get("EIRNN_PEER_PYTHON") or "/opt/eirnn-peers/bin/python"
+if any(v in os.environ for v in _FORCED) or (
+    os.access(_PEERS, os.X_OK) and os.path.realpath(sys.prefix) != os.path.realpath(
+        os.path.dirname(os.path.dirname(_PEERS))) and "EIRNN_EIG_COMPARE_REEXEC" not in os.environ
+):
     env = {k: v for k, v in os.environ.items() if k not in _FORCED}
-    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    env["EIRNN_EIG_COMPARE_REEXEC"] = "1"
+    py = _PEERS if os.access(_PEERS, os.X_OK) else sys.executable
+    os.execve(py, [py] + sys.argv, env)
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,18 +68,45 @@ def find_binary():
     return found[-1]
 
 
-def time_numpy(w, seconds):
-    """Matrices per second of numpy.linalg.eigvals over the stack w, repeated for >= seconds."""
-    for k in range(min(2, len(w))):  # warm-up
-        np.linalg.eigvals(w[k])
+def peers(threads):
+    """{name: (version, function of the (K,N,N) stack returning (K,N) eigenvalues)}."""
+    found = {
+        "numpy-loop": (np.__version__, lambda w: np.stack([np.linalg.eigvals(m) for m in w])),
+        "numpy-batched": (np.__version__, np.linalg.eigvals),
+    }
+    try:
+        import scipy
+        import scipy.linalg
+
+        found["scipy-loop"] = (
+            scipy.__version__,
+            lambda w: np.stack([scipy.linalg.eigvals(m, check_finite=False) for m in w]),
+        )
+    except ImportError:
+        print("eig_compare: scipy is not importable: its column is missing", file=sys.stderr)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        found["torch-batched"] = (
+            torch.__version__,
+            lambda w: torch.linalg.eigvals(torch.from_numpy(w)).numpy(),
+        )
+    except ImportError:
+        print("eig_compare: torch is not importable: its column is missing", file=sys.stderr)
+    return found
+
+
+def time_peer(fn, w, seconds):
+    """Matrices per second of fn over the stack w, repeated for >= seconds; fn's eigenvalues."""
+    fn(w[:2])  # warm-up
     count, t0 = 0, time.perf_counter()
     while True:
-        for k in range(len(w)):
-            np.linalg.eigvals(w[k])
+        eig = fn(w)
         count += len(w)
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
-            return count / elapsed
+            return count / elapsed, eig
 
 
 def time_eirnn(binary, inp, n, seconds, out=None):
@@ -94,13 +134,15 @@ def max_mismatch(a, b):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bin", help="eig_cpu to run (default: the newest build*/bench/eig_cpu)")
-    p.add_argument("--sizes", default="100,256,500")
-    p.add_argument("--k", type=int, default=24, help="matrices per size")
+    p.add_argument("--sizes", default="100,256")
+    p.add_argument("--k", type=int, default=256, help="matrices per size")
     p.add_argument("--seconds", type=float, default=2.0, help="minimum time per case and side")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per size")
     args = p.parse_args()
     binary = args.bin or find_binary()
     sizes = [int(s) for s in args.sizes.split(",")]
+    threads = len(os.sched_getaffinity(0))
+    contenders = peers(threads)
 
     rng = np.random.default_rng(0)
     mats = {n: rng.normal(0.0, 1.0 / np.sqrt(n), size=(args.k, n, n)) for n in sizes}
@@ -112,32 +154,44 @@ def main():
                 f[f"n{n}"] = w
         header = ""
         for n in sizes:
-            ours, theirs = [], []
+            ours, theirs, ratios, diff = [], {name: [] for name in contenders}, [], 0.0
             for r in range(args.rounds):
                 rate, header = time_eirnn(binary, inp, n, args.seconds, out if r == 0 else None)
                 ours.append(rate)
-                theirs.append(time_numpy(mats[n], args.seconds))
                 if r == 0:
                     with h5py.File(out, "r") as f:
                         eig = f[f"e{n}"][:]
-            diff = max(max_mismatch(np.linalg.eigvals(mats[n][k]), eig[k]) for k in range(3))
-            ratios = [a / b for a, b in zip(ours, theirs)]
-            rows.append((n, statistics.median(ours), statistics.median(theirs),
-                         statistics.median(ratios), min(ratios), max(ratios), diff))
+                best = 0.0
+                for name, (_, fn) in contenders.items():
+                    their_rate, their_eig = time_peer(fn, mats[n], args.seconds)
+                    theirs[name].append(their_rate)
+                    best = max(best, their_rate)
+                    if r == 0:
+                        diff = max(
+                            [diff] + [max_mismatch(their_eig[k], eig[k]) for k in range(3)]
+                        )
+                ratios.append(rate / best if best else float("nan"))
+            med = {name: statistics.median(v) for name, v in theirs.items()}
+            fastest = max(med, key=med.get) if med else None
+            rows.append((n, statistics.median(ours), med, fastest, statistics.median(ratios),
+                         min(ratios), max(ratios), diff))
 
     print(header)
-    print(f"numpy {np.__version__} linalg.eigvals, one matrix at a time: "
-          f"OpenBLAS core {openblas_core()}")
+    print("peers: " + ", ".join(f"{name} {v}" for name, (v, _) in contenders.items())
+          + f" (python {sys.version.split()[0]} at {sys.executable}); "
+          f"numpy's OpenBLAS core {openblas_core()}")
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"{os.cpu_count()} cores (load average now {' '.join(load)}), {args.k} matrices per "
-          f"size, {args.rounds} alternating rounds of >= {args.seconds:g} s per side")
+    print(f"{threads} cores (load average now {' '.join(load)}), {args.k} matrices per "
+          f"size, {args.rounds} alternating rounds of >= {args.seconds:g} s per side, fp64")
     print()
-    print(f"{'N':>5} {'eirnn mat/s':>12} {'numpy mat/s':>12} {'speed-up':>9} {'(min..max)':>13} "
-          f"{'max |dlambda|':>14}")
-    for n, ours, theirs, ratio, lo, hi, diff in rows:
+    names = list(contenders)
+    print(f"{'N':>5} {'eirnn mat/s':>12} " + " ".join(f"{name + ' mat/s':>19}" for name in names)
+          + f" {'vs fastest':>11} {'(min..max)':>13} {'max |dlambda|':>14}")
+    for n, ours, med, fastest, ratio, lo, hi, diff in rows:
         spread = f"{lo:.2f}..{hi:.2f}x"
-        print(f"{n:>5} {ours:>12.1f} {theirs:>12.1f} {ratio:>8.2f}x {spread:>13} {diff:>14.1e}")
+        print(f"{n:>5} {ours:>12.1f} " + " ".join(f"{med[name]:>19.1f}" for name in names)
+              + f" {ratio:>10.2f}x {spread:>13} {diff:>14.1e}   fastest peer: {fastest}")
 
 
 if __name__ == "__main__":
