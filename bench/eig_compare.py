@@ -50,12 +50,14 @@ def openblas_core():
     with open("/proc/self/maps") as maps:
         libs = {line.split()[-1] for line in maps if "openblas" in line and ".so" in line}
     for lib in sorted(libs):
-        try:
-            fn = ctypes.CDLL(lib).openblas_get_corename
+        # Debian's library, or the scipy-openblas build of numpy's wheels (prefixed symbols).
+        for name in ("openblas_get_corename", "scipy_openblas_get_corename64_"):
+            try:
+                fn = getattr(ctypes.CDLL(lib), name)
+            except (OSError, AttributeError):
+                continue
             fn.restype = ctypes.c_char_p
             return fn().decode()
-        except (OSError, AttributeError):
-            continue
     return "unknown (numpy does not use OpenBLAS)"
 
 
