@@ -22,6 +22,14 @@ inline bool gpu_emulated() {
     return cuda::device_usable() && cuda::device_description().rfind("eirnn emulated", 0) == 0;
 }
 
+/// Whether this build runs under ThreadSanitizer (the slowest emulated run: each size of a sweep
+/// that the ASan+UBSan build also runs costs tens of seconds there).
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
 }  // namespace eirnn::testutil
 
 #define EIRNN_REQUIRE_GPU()                                                        \
