@@ -355,7 +355,8 @@ void write_group_dynamics(hid_t group, const GroupDynamics& d) {
     h5::write(g, "n_slow", n_slow.data(), {C, K});
 }
 
-DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
+namespace {
+DynamicsFile read_dynamics_file_unchecked(const std::filesystem::path& path) {
     DynamicsFile f;
     f.path = path;
     const std::string where = path.string();
@@ -381,6 +382,11 @@ DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
     h5::check_writable(path, true, where);
     return f;
 }
+}  // namespace
+
+DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
+    return h5::reading(path, [&] { return read_dynamics_file_unchecked(path); });
+}
 
 std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
                                                 const std::vector<std::string>& inputs,
@@ -396,6 +402,7 @@ std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
         }
     }
     std::vector<GroupDynamics> out;
+    h5::OutputLock lock(f.path, f.path.string());
     h5::AtomicFile file(f.path, true, true);
     h5::write_attr(file.file(), "eirnn_version", std::string(EIRNN_VERSION));
     for (const DynamicsGroupData& g : f.groups) {
