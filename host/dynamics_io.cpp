@@ -379,7 +379,7 @@ DynamicsFile read_dynamics_file_unchecked(const std::filesystem::path& path) {
         }
     }
     if (f.groups.empty()) throw InputError(where + ": the results file holds no groups");
-    h5::check_writable(path, true, where);
+    h5::check_writable(h5::in_place_target(path), true, where);
     return f;
 }
 }  // namespace

@@ -556,6 +556,13 @@ void check_writable(const fs::path& target, bool overwrite, const std::string& f
         throw InputError(flag + ": folder " + dir.string() + " is not writable");
 }
 
+fs::path in_place_target(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::is_symlink(path, ec)) return path;
+    fs::path real = fs::canonical(path, ec);
+    return ec ? path : real;
+}
+
 namespace {
 struct HeldLock {
     int fd = -1;
@@ -569,10 +576,12 @@ std::map<std::string, HeldLock>& held_locks() {
 }
 }  // namespace
 
-OutputLock::OutputLock(const fs::path& target, const std::string& flag) {
+OutputLock::OutputLock(const fs::path& given, const std::string& flag) {
+    std::error_code ec;
+    // A link is locked as the file it names, as AtomicFile updates that file.
+    const fs::path target = in_place_target(given);
     fs::path lock = target;
     lock += ".lock";
-    std::error_code ec;
     key_ = fs::absolute(lock, ec).lexically_normal().string();
     if (auto it = held_locks().find(key_); it != held_locks().end()) {
         ++it->second.count;
@@ -614,12 +623,13 @@ OutputLock::~OutputLock() {
 
 AtomicFile::AtomicFile(fs::path target, bool overwrite, bool copy_existing)
     : target_(std::move(target)), overwrite_(overwrite || copy_existing) {
+    std::error_code ec;
+    if (copy_existing) target_ = in_place_target(target_);
     check_writable(target_, overwrite_, "output");
     remove_stale_temporaries(target_);
     temp_ = target_;
     temp_ += ".tmp." + std::to_string(getpid());
     slot_ = register_cleanup(temp_.string());
-    std::error_code ec;
     if (copy_existing && fs::exists(target_, ec)) {
         fs::copy_file(target_, temp_, fs::copy_options::overwrite_existing, ec);
         if (ec) {

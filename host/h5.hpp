@@ -121,7 +121,8 @@ class AtomicFile {
 public:
     /// Fails with InputError when target exists and !overwrite, or cannot be an output
     /// (check_writable). copy_existing: start from a copy of the existing target (in-place
-    /// updates). Without overwrite, commit() never replaces a file that appeared meanwhile.
+    /// updates; a symbolic link is resolved and the file it names updated). Without overwrite,
+    /// commit() never replaces a file that appeared meanwhile.
     AtomicFile(std::filesystem::path target, bool overwrite, bool copy_existing = false);
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
@@ -144,6 +145,10 @@ private:
 /// file: folders, devices, FIFOs, sockets and symbolic links are refused (a link is not followed:
 /// the rename would replace the link, not the file it names). Throws InputError naming `flag`.
 void check_writable(const std::filesystem::path& target, bool overwrite, const std::string& flag);
+
+/// The file a symbolic link names (canonical path); any other path unchanged. For inputs updated
+/// in place: the file is updated, the link kept.
+std::filesystem::path in_place_target(const std::filesystem::path& path);
 
 /// Exclusive lock of an output path, held from before the work starts until the output is
 /// committed, so that two processes never write the same file: "<target>.lock" beside it, locked

@@ -229,6 +229,21 @@ TEST(ReliabilityUnit, CheckedSizesAndMemoryLimit) {
     EXPECT_GT(eirnn::memory_limit(), 0u);  // MemAvailable
 }
 
+TEST(ReliabilityUnit, SweepHashStreamedEqualsTheWholePlansHash) {
+    // The hash is fed cell by cell; it must stay the FNV-1a of plan_json().dump(), the value
+    // stored in results and part files by earlier versions.
+    eirnn::Sweep s = eirnn::parse_sweep(
+        "networks_per_cell = 3\n[axes]\nunits = [8, 16]\ntask = [\"and\", \"xor\"]\n", "h.toml");
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s.plan_json().dump()) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    EXPECT_EQ(s.hash(), std::string(buf));
+}
+
 // ---- 2. hangs -------------------------------------------------------------------------------
 
 TEST_F(Reliability, HangsKerasHardLinkCyclesWalkedOnce) {
@@ -436,6 +451,17 @@ TEST_F(Reliability, LeftoversOutMustBeARegularFile) {
     EXPECT_EQ(slurp(p("real.h5")), "x");
     Outcome r = eirnn("data --force --out /dev/null");
     EXPECT_EQ(r.status, 2) << r.err;
+    // An input updated in place through a link: the file is updated, the link kept.
+    r = eirnn(std::string("train") + kTiny + " --no-spectra --out " + p("res.h5").string());
+    ASSERT_EQ(r.status, 0) << r.err;
+    fs::create_symlink(p("res.h5"), p("res_link.h5"));
+    r = eirnn("spectrum " + p("res_link.h5").string());
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_TRUE(fs::is_symlink(p("res_link.h5")));
+    hid_t f = H5Fopen(p("res.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    EXPECT_GT(H5Lexists(f, "groups/g0000/eig", H5P_DEFAULT), 0);  // spectra written into it
+    H5Fclose(f);
 }
 
 // ---- 5. weak validation ---------------------------------------------------------------------

@@ -142,7 +142,7 @@ LoadedResults load_results_unchecked(const std::string& path) {
     h5::Id groups = h5::open_group(f, "groups");
     for (const std::string& id : h5::children(groups)) r.groups.push_back(load_group(f, path, id));
     if (r.groups.empty()) throw InputError(path + ": the results file holds no groups");
-    h5::check_writable(path, true, path);
+    h5::check_writable(h5::in_place_target(path), true, path);
     return r;
 }
 
