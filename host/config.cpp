@@ -151,7 +151,11 @@ void validate(const GroupConfig& c) {
     need(t.l2_rate >= 0, "--l2-rate: must be >= 0");
     need(c.networks >= 1 && c.networks <= 10'000'000, "--networks: must be >= 1");
     need(c.threads >= 0, "--threads: must be >= 0");
-    need(c.outliers >= 0 && c.outliers < m.units, "--outliers: must be in [0, units)");
+    need(c.outliers >= 0, "--outliers: must be >= 0");
+    need(c.outliers < m.units, "--outliers: " + std::to_string(c.outliers) +
+                                   " must be smaller than --units (" + std::to_string(m.units) +
+                                   "); give --outliers " + std::to_string(m.units - 1) +
+                                   " or less (the default is 6)");
     validate(c.task);
 }
 

@@ -355,7 +355,8 @@ void write_group_dynamics(hid_t group, const GroupDynamics& d) {
     h5::write(g, "n_slow", n_slow.data(), {C, K});
 }
 
-DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
+namespace {
+DynamicsFile read_dynamics_file_unchecked(const std::filesystem::path& path) {
     DynamicsFile f;
     f.path = path;
     const std::string where = path.string();
@@ -378,8 +379,13 @@ DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
         }
     }
     if (f.groups.empty()) throw InputError(where + ": the results file holds no groups");
-    h5::check_writable(path, true, where);
+    h5::check_writable(h5::in_place_target(path), true, where);
     return f;
+}
+}  // namespace
+
+DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
+    return h5::reading(path, [&] { return read_dynamics_file_unchecked(path); });
 }
 
 std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
@@ -396,6 +402,7 @@ std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
         }
     }
     std::vector<GroupDynamics> out;
+    h5::OutputLock lock(f.path, f.path.string());
     h5::AtomicFile file(f.path, true, true);
     h5::write_attr(file.file(), "eirnn_version", std::string(EIRNN_VERSION));
     for (const DynamicsGroupData& g : f.groups) {

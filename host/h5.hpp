@@ -8,8 +8,11 @@
 #include <complex>
 #include <cstdint>
 #include <filesystem>
+#include <new>
 #include <string>
 #include <vector>
+
+#include "host/error.hpp"
 
 namespace eirnn::h5 {
 
@@ -88,13 +91,38 @@ double read_attr_double(hid_t obj, const std::string& name);
 /// A string or string-array attribute (fixed or variable length), one entry per element.
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name);
 
-/// An output file written under a temporary name beside `target` and renamed over it by commit().
-/// Destroyed uncommitted (an error, Ctrl-C unwinding), it removes the temporary: nothing
-/// half-written is ever left under `target`.
+/// Runs `read` (a reader of the input file `path`) so that whatever goes wrong while reading it is
+/// an InputError naming the file (exit 2): a damaged file makes HDF5 or the JSON parser fail deep
+/// inside, with a message that does not say which input was at fault. Out of memory stays itself.
+template <class Read>
+auto reading(const std::filesystem::path& path, Read&& read) -> decltype(read()) {
+    const std::string name = path.string();
+    try {
+        return read();
+    } catch (const std::bad_alloc&) {
+        throw;
+    } catch (const std::exception& e) {
+        const std::string what = e.what();
+        if (what.rfind(name, 0) == 0) throw InputError(what);
+        throw InputError(name + ": " + what);
+    }
+}
+
+/// The output file a handle writes to: its file name with an AtomicFile's ".tmp.<pid>" removed.
+std::string output_name(hid_t loc);
+
+/// An output file written under a temporary name ("<target>.tmp.<pid>") beside `target` and
+/// renamed over it by commit(). Destroyed uncommitted (an error, unwinding) it removes the
+/// temporary, and so does SIGINT / SIGTERM (a handler unlinks every live temporary, then the signal
+/// takes its default action): nothing half-written is left under `target`. Temporaries of `target`
+/// left by processes that are gone (SIGKILL, power loss) are removed when the next one starts.
+/// A write that fails for want of space names the output and says the disk is full.
 class AtomicFile {
 public:
-    /// Fails with InputError when target exists and !overwrite, or its folder is not writable.
-    /// copy_existing: start from a copy of the existing target (for in-place updates).
+    /// Fails with InputError when target exists and !overwrite, or cannot be an output
+    /// (check_writable). copy_existing: start from a copy of the existing target (in-place
+    /// updates; a symbolic link is resolved and the file it names updated). Without overwrite,
+    /// commit() never replaces a file that appeared meanwhile.
     AtomicFile(std::filesystem::path target, bool overwrite, bool copy_existing = false);
     AtomicFile(const AtomicFile&) = delete;
     AtomicFile& operator=(const AtomicFile&) = delete;
@@ -107,11 +135,45 @@ private:
     std::filesystem::path target_;
     std::filesystem::path temp_;
     Id file_;
+    bool overwrite_ = false;
     bool committed_ = false;
+    int slot_ = -1;  // in the signal handler's table of temporaries
 };
 
 /// Checks that a file can be created at `target` (folder exists and is writable, and target does
-/// not exist unless overwrite), without creating anything. Throws InputError naming `flag`.
+/// not exist unless overwrite), without creating anything. An existing target must be a regular
+/// file: folders, devices, FIFOs, sockets and symbolic links are refused (a link is not followed:
+/// the rename would replace the link, not the file it names). Throws InputError naming `flag`.
 void check_writable(const std::filesystem::path& target, bool overwrite, const std::string& flag);
+
+/// The file a symbolic link names (canonical path); any other path unchanged. For inputs updated
+/// in place: the file is updated, the link kept.
+std::filesystem::path in_place_target(const std::filesystem::path& path);
+
+/// Exclusive lock of an output path, held from before the work starts until the output is
+/// committed, so that two processes never write the same file: "<target>.lock" beside it, locked
+/// with flock (released by the kernel when the process ends, kill -9 included) and removed on
+/// release. A second process fails at once with InputError naming the file. Locking a path this
+/// process already holds is allowed (counted).
+class OutputLock {
+public:
+    OutputLock(const std::filesystem::path& target, const std::string& flag);
+    OutputLock(const OutputLock&) = delete;
+    OutputLock& operator=(const OutputLock&) = delete;
+    ~OutputLock();
+
+private:
+    std::string key_;
+};
+
+/// Removes "<target>.tmp.<pid>" files whose process is gone (this host); returns how many.
+int remove_stale_temporaries(const std::filesystem::path& target);
+
+/// "no space left on device" when the last error or the folder of `path` says the disk is full,
+/// else "".
+std::string disk_full_reason(const std::filesystem::path& path, int err);
+/// Throws Error naming `output` and saying the disk is full when `bytes` more do not fit in its
+/// folder.
+void check_free_space(const std::filesystem::path& output, double bytes);
 
 }  // namespace eirnn::h5

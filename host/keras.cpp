@@ -12,9 +12,11 @@
 #include <cctype>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "host/error.hpp"
 #include "host/h5.hpp"
+#include "host/limits.hpp"
 
 namespace eirnn {
 namespace fs = std::filesystem;
@@ -29,14 +31,38 @@ std::string base_name(const std::string& name) {
     return digits ? name.substr(0, colon) : name;
 }
 
+/// "<file>: <message>", unless the message names the file already.
+std::string prefixed(const std::string& file, const std::string& message) {
+    return message.rfind(file, 0) == 0 ? message : file + ": " + message;
+}
+
 /// The weight datasets of one HDF5 group (a Keras cell or layer), by base name.
 struct WeightGroup {
     std::string path;
     std::map<std::string, std::string> datasets;  // base name -> full path
 };
 
-void collect(hid_t file, const std::string& path, std::vector<WeightGroup>& out, int depth) {
+/// Identity of an HDF5 object in its file (its address, or token from HDF5 1.12 on): a group
+/// reached twice through hard links is the same object.
+std::string object_key(hid_t obj) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info3(obj, &info, H5O_INFO_BASIC) < 0) return {};
+    return std::string(reinterpret_cast<const char*>(&info.token), sizeof info.token);
+#else
+    H5O_info_t info;
+    if (H5Oget_info2(obj, &info, H5O_INFO_BASIC) < 0) return {};
+    return std::to_string(info.addr);
+#endif
+}
+
+/// Walks the groups under `path` depth first, each group once however many links lead to it (a
+/// file whose groups link back to their parents would otherwise be walked without end).
+void collect(hid_t file, const std::string& path, std::vector<WeightGroup>& out, int depth,
+             std::set<std::string>& visited) {
     h5::Id g = h5::open_group(file, path);
+    const std::string key = object_key(g);
+    if (key.empty() || !visited.insert(key).second) return;
     WeightGroup here{path, {}};
     std::vector<std::string> subgroups;
     for (const std::string& name : h5::children(g)) {
@@ -46,11 +72,11 @@ void collect(hid_t file, const std::string& path, std::vector<WeightGroup>& out,
         H5I_type_t type = H5Iget_type(obj);
         if (type == H5I_DATASET)
             here.datasets.emplace(base_name(name), child);
-        else if (type == H5I_GROUP && depth < 32)
+        else if (type == H5I_GROUP && depth < 32 && !visited.count(object_key(obj)))
             subgroups.push_back(child);
     }
     if (!here.datasets.empty()) out.push_back(std::move(here));
-    for (const std::string& s : subgroups) collect(file, s, out, depth + 1);
+    for (const std::string& s : subgroups) collect(file, s, out, depth + 1, visited);
 }
 
 /// Layer group names in model order: the `layer_names` attribute when readable, else sorted.
@@ -72,22 +98,12 @@ std::vector<std::string> layer_order(hid_t root) {
 }
 
 std::string shape_text(const std::vector<hsize_t>& dims) {
-    std::string s;
-    for (std::size_t i = 0; i < dims.size(); ++i) {
-        if (i) s += 'x';
-        s += std::to_string(dims[i]);
-    }
-    return dims.empty() ? "scalar" : s;
+    return eirnn::shape_text(std::vector<std::uint64_t>(dims.begin(), dims.end()));
 }
 
 /// Reads a dataset as double, naming file and path in any error; non-finite entries are an error.
 h5::Array<double> read_finite(hid_t file, const std::string& file_name, const std::string& path) {
-    h5::Array<double> a;
-    try {
-        a = h5::read_double(file, path);
-    } catch (const InputError& e) {
-        throw InputError(file_name + ": " + e.what());
-    }
+    h5::Array<double> a = h5::read_double(file, path);
     for (std::size_t i = 0; i < a.data.size(); ++i)
         if (!std::isfinite(a.data[i]))
             throw InputError(file_name + ": " + path + " has a NaN or infinite entry (element " +
@@ -107,6 +123,9 @@ KerasRnn read_cell(hid_t file, const std::string& file_name, const WeightGroup& 
     KerasRnn rnn;
     rnn.layer = g.datasets.at("recurrent_kernel");
     h5::Array<double> u = read_finite(file, file_name, rnn.layer);
+    if (u.dims.size() != 2 || u.dims[0] != u.dims[1] || u.dims[0] > 1'000'000)
+        throw InputError(file_name + ": " + rnn.layer + " has shape " + shape_text(u.dims) +
+                         ", expected N x N with N <= 1000000");
     const std::size_t N = u.dims[0];
     rnn.N = static_cast<int>(N);
     rnn.w_rec = transpose(u.data, N, N);
@@ -143,7 +162,8 @@ void attach_readout(hid_t file, const std::string& file_name, const WeightGroup&
 
 }  // namespace
 
-KerasModel read_keras(const fs::path& path) {
+namespace {
+KerasModel read_keras_file(const fs::path& path) {
     KerasModel model;
     model.path = path.string();
     const std::string& name = model.path;
@@ -160,11 +180,12 @@ KerasModel read_keras(const fs::path& path) {
     h5::Id root = h5::open_group(file, whole_model ? "/model_weights" : "/");
 
     std::vector<WeightGroup> groups;
+    std::set<std::string> visited{object_key(root)};
     for (const std::string& layer : layer_order(root)) {
         if (!whole_model && layer == "optimizer_weights") continue;
         std::string lpath = base + "/" + layer;
         h5::Id obj(H5Oopen(file, lpath.c_str(), H5P_DEFAULT));
-        if (obj.valid() && H5Iget_type(obj) == H5I_GROUP) collect(file, lpath, groups, 0);
+        if (obj.valid() && H5Iget_type(obj) == H5I_GROUP) collect(file, lpath, groups, 0, visited);
     }
 
     std::string rejected;
@@ -190,6 +211,11 @@ KerasModel read_keras(const fs::path& path) {
                          (whole_model ? std::string("model_weights") : std::string("/")) + ")");
     }
     return model;
+}
+}  // namespace
+
+KerasModel read_keras(const fs::path& path) {
+    return h5::reading(path, [&] { return read_keras_file(path); });
 }
 
 MatrixStack read_h5_matrices(const std::string& spec) {
@@ -217,7 +243,7 @@ MatrixStack read_h5_matrices(const std::string& spec) {
     try {
         dims = h5::shape(file, dataset);
     } catch (const InputError& e) {
-        throw InputError(file_name + ": " + e.what());
+        throw InputError(prefixed(file_name, e.what()));
     }
     MatrixStack m;
     m.file = file_name;
@@ -230,11 +256,15 @@ MatrixStack read_h5_matrices(const std::string& spec) {
     if (rows == 0) throw InputError(source + ": empty matrices (N = 0)");
     const hsize_t K = dims.size() == 3 ? dims[0] : 1;
     if (K == 0) throw InputError(source + ": no matrices (K = 0)");
+    if (rows > 1'000'000 || K > 2'000'000'000)
+        throw InputError(source + ": shape " + shape_text(dims) +
+                         " is too large (N <= 1000000, K <= 2000000000)");
+    checked_bytes({K, rows, cols}, sizeof(double), source);
     h5::Array<double> a;
     try {
         a = h5::read_double(file, dataset);
     } catch (const InputError& e) {
-        throw InputError(file_name + ": " + e.what());
+        throw InputError(prefixed(file_name, e.what()));
     }
     const std::size_t nn = rows * cols;
     for (std::size_t i = 0; i < a.data.size(); ++i)

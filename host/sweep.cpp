@@ -15,11 +15,16 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
 
 #include "host/error.hpp"
+#include "host/limits.hpp"
 #include "tasks/task.hpp"
 
 namespace eirnn {
+
+/// The most cells a sweep may have (docs/SWEEP.md).
+constexpr std::size_t kMaxCells = 1'000'000;
 using nlohmann::json;
 
 namespace {
@@ -193,34 +198,78 @@ std::string key_of_message(const std::string& msg) {
 
 }  // namespace
 
-json Sweep::plan_json() const {
+namespace {
+/// plan_json() with or without the cells (the hash streams them).
+json plan_of(const Sweep& s, bool with_cells) {
     json axes = json::array();
-    for (std::size_t a = 0; a < axis_names.size(); ++a)
-        axes.push_back({axis_names[a], axis_sizes[a]});
+    for (std::size_t a = 0; a < s.axis_names.size(); ++a)
+        axes.push_back({s.axis_names[a], s.axis_sizes[a]});
     json cs = json::array();
-    for (const SweepCell& c : cells) cs.push_back({{"cell", c.axes}, {"config", to_json(c.cfg)}});
+    if (with_cells)
+        for (const SweepCell& c : s.cells)
+            cs.push_back({{"cell", c.axes}, {"config", to_json(c.cfg)}});
     return json{{"format", "eirnn-sweep"},
                 {"version", 1},
                 {"axes", axes},
-                {"networks_per_cell", networks_per_cell},
-                {"until_learned", until_learned},
-                {"max_attempts", max_attempts},
+                {"networks_per_cell", s.networks_per_cell},
+                {"until_learned", s.until_learned},
+                {"max_attempts", s.max_attempts},
                 {"learned_accuracy", kLearnedAccuracy},
-                {"seed", seed},
-                {"seed_stride", seed_stride},
+                {"seed", s.seed},
+                {"seed_stride", s.seed_stride},
                 {"cells", cs}};
+}
+}  // namespace
+
+json Sweep::plan_json() const {
+    return plan_of(*this, true);
 }
 
 std::string Sweep::hash() const {
-    // FNV-1a, 64 bits, of the canonical JSON (nlohmann sorts object keys).
+    // FNV-1a, 64 bits, of the canonical JSON of plan_json() (nlohmann sorts object keys), fed one
+    // cell at a time: the bytes are those of plan_json().dump(), without holding a million cells'
+    // JSON at once.
     std::uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : plan_json().dump()) {
-        h ^= c;
-        h *= 1099511628211ull;
+    auto feed = [&h](std::string_view text) {
+        for (unsigned char c : text) {
+            h ^= c;
+            h *= 1099511628211ull;
+        }
+    };
+    const std::string frame = plan_of(*this, false).dump();
+    const std::string marker = "\"cells\":[]";
+    const std::size_t at = frame.find(marker);
+    if (at == std::string::npos) throw Error("sweep hash: no cells in the plan");
+    const std::size_t open = at + marker.size() - 1;  // just after '['
+    feed(std::string_view(frame).substr(0, open));
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        if (i) feed(",");
+        feed(json{{"cell", cells[i].axes}, {"config", to_json(cells[i].cfg)}}.dump());
     }
+    feed(std::string_view(frame).substr(open));
     char buf[17];
     std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
     return buf;
+}
+
+void check_sweep_memory(const Sweep& s) {
+    double most = 0;
+    const SweepCell* worst = nullptr;
+    for (const SweepCell& c : s.cells) {
+        GroupConfig cfg = c.cfg;
+        cfg.networks = std::min(s.networks_per_cell, s.max_networks());
+        const double b = train_memory_bytes(cfg, s.threads);
+        if (b > most) {
+            most = b;
+            worst = &c;
+        }
+    }
+    if (!worst) return;
+    check_memory(
+        most,
+        s.source + ": cell " + std::to_string(worst->index) + " (" + cell_label(s, *worst) + ")",
+        "lower networks_per_cell, or that cell's units, trials or batch, or raise "
+        "EIRNN_MEMORY_LIMIT");
 }
 
 Sweep parse_sweep(std::string_view text, const std::string& source) {
@@ -330,13 +379,18 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
             if (!v.is_array()) fail_at(source, v, full, "must be a list of values, e.g. [1, 2]");
             a.values = v.as_array();
             if (a.values->empty()) fail_at(source, v, full, "empty axis: give at least one value");
+            // The cap first: an axis alone beyond it is refused before its values are read.
+            if (a.values->size() > kMaxCells)
+                fail_at(source, v, full,
+                        std::to_string(a.values->size()) + " values: more than the " +
+                            std::to_string(kMaxCells) + " cells a sweep may have");
             const json& like = defaults().at(a.section).at(a.key);
+            std::unordered_set<std::string> seen;  // canonical dumps: linear time
+            a.converted.reserve(a.values->size());
             for (const toml::node& el : *a.values) {
                 json value = convert(source, el, full, like);
-                for (const json& prev : a.converted)
-                    if (prev == value)
-                        fail_at(
-                            source, el, full,
+                if (!seen.insert(value.dump()).second)
+                    fail_at(source, el, full,
                             "duplicate value " + value.dump() + " (two cells would be identical)");
                 a.converted.push_back(std::move(value));
             }
@@ -352,9 +406,10 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
     for (const Axis& a : axes) {
         s.axis_names.push_back(a.name);
         s.axis_sizes.push_back(a.converted.size());
-        n_cells *= a.converted.size();
-        if (n_cells > 1'000'000) throw InputError(source + ": axes: more than 1,000,000 cells");
+        n_cells *= a.converted.size();  // each factor <= kMaxCells, so checked before it can wrap
+        if (n_cells > kMaxCells) throw InputError(source + ": axes: more than 1,000,000 cells");
     }
+    s.cells.reserve(n_cells);
 
     // Expansion: cell i's axis values are the digits of i in the mixed radix of the axis sizes
     // (last axis fastest).

@@ -75,6 +75,10 @@ Sweep load_sweep(const std::filesystem::path& path);
 /// "task=and init=normal units=50": the cell's axis values in the order the axes are declared.
 std::string cell_label(const Sweep& s, const SweepCell& c);
 
+/// Refuses (InputError naming the cell, the size and what to lower) a sweep whose costliest cell
+/// needs more host memory than is available (train_memory_bytes, memory_limit).
+void check_sweep_memory(const Sweep& s);
+
 /// Cost of training one network of a cell to the end of its budget: 6 N^2 B T per update (forward
 /// and backward products), updates = epochs * ceil(train trials / batch).
 struct CellCost {

@@ -250,6 +250,11 @@ MergeOutcome merge_sweep(const std::vector<fs::path>& inputs, const fs::path& ou
         throw InputError("output: " + output.string() +
                          " exists and is not the result of this sweep (use --force to replace it)");
     if (!output.parent_path().empty()) fs::create_directories(output.parent_path(), ec);
+    // HDF5's object copy does not survive a full disk (it crashes inside the library): the space
+    // is checked first, the parts' sizes plus a margin for the file's own metadata.
+    double need = 1 << 20;
+    for (const auto& [i, f] : where) need += static_cast<double>(fs::file_size(f, ec));
+    h5::check_free_space(output, need * 1.05);
     h5::AtomicFile out(output, true);
     write_root_attrs(out.file());
     h5::write_attr(out.file(), "sweep_hash", hash);

@@ -226,6 +226,7 @@ Calibration calibrate(const Sweep& s, Backend& backend) {
 }
 
 SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& opt) {
+    check_sweep_memory(s);
     h5::quiet();
     const auto t0 = std::chrono::steady_clock::now();
     const std::string hash = s.hash();

@@ -12,6 +12,7 @@
 #include "host/cli/options.hpp"
 #include "host/error.hpp"
 #include "host/h5.hpp"
+#include "host/limits.hpp"
 
 namespace eirnn::cli {
 
@@ -34,6 +35,9 @@ void run(DataArgs& a) {
     validate(cfg.task);
     if (a.trials < 1) throw InputError("--trials: must be >= 1");
     h5::check_writable(a.out, a.force, "--out");
+    check_memory(2 * data_memory_bytes(cfg.task, a.trials), "--trials " + std::to_string(a.trials),
+                 "lower --trials, or raise EIRNN_MEMORY_LIMIT");
+    h5::OutputLock lock(a.out, "--out");
 
     const Dataset d = make_dataset(cfg.task, a.trials, cfg.data_seed);
     const nlohmann::json all = to_json(cfg);

@@ -16,6 +16,7 @@
 #include "host/dynamics_io.hpp"
 #include "host/eig_solver.hpp"
 #include "host/error.hpp"
+#include "host/limits.hpp"
 
 namespace eirnn::cli {
 namespace {
@@ -152,7 +153,7 @@ void print_json(const std::vector<Row>& rows) {
 
 void run(DynamicsArgs& a) {
     if (a.results.empty()) throw InputError("dynamics: no results file given");
-    if (a.threads < 0) throw InputError("--threads: must be >= 0 (0 = all cores)");
+    a.threads = resolve_threads(a.threads);
     validate(a.d.settings);
     const BackendKind backend = parse_backend_option(a.backend);
     const EigMethod method = parse_eig_method_option(a.eig_method);

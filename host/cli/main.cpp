@@ -2,6 +2,7 @@
 // Exit status: 0 success, 2 bad input (one line on stderr naming the problem), 1 other failures.
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include "host/cli/commands.hpp"
 #include "host/error.hpp"
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
     eirnn::cli::add_sweep_command(app);
     eirnn::cli::add_reproduce_command(app);
     eirnn::cli::add_merge_command(app);
+    eirnn::cli::strict_numbers(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -33,6 +35,11 @@ int main(int argc, char** argv) {
     } catch (const eirnn::InputError& e) {
         std::fprintf(stderr, "eirnn: %s\n", e.what());
         return 2;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr,
+                     "eirnn: error: out of memory (the request needs more memory than the "
+                     "machine has; lower the sizes, or see docs/RELIABILITY.md)\n");
+        return 1;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "eirnn: error: %s\n", e.what());
         return 1;

@@ -3,6 +3,7 @@
 
 #include "host/cuda/eig.hpp"
 #include "host/error.hpp"
+#include "host/limits.hpp"
 
 namespace eirnn::cli {
 
@@ -168,8 +169,21 @@ const GroupConfig& GroupOptions::resolve() {
     cfg.backend = parse_backend_option(backend);
     cfg.model.nonneg_input = !free_input;
     cfg.model.autapses = !no_autapses;
+    cfg.threads = resolve_threads(cfg.threads);
     validate(cfg);
     return cfg;
+}
+
+void strict_numbers(CLI::App& app) {
+    for (CLI::Option* opt : app.get_options()) {
+        const std::string t = opt->get_type_name();
+        const bool is_int = t == "INT", is_uint = t == "UINT", is_float = t == "FLOAT";
+        if (!is_int && !is_uint && !is_float) continue;
+        opt->check(CLI::Validator(
+            [is_float, is_uint](std::string& v) { return check_number_text(v, is_float, is_uint); },
+            "", "strict number"));
+    }
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) strict_numbers(*sub);
 }
 
 std::string eig_method_help() {

@@ -34,6 +34,12 @@ struct DynamicsOptions {
     void add(CLI::App* app);
 };
 
+/// Makes every numeric option of `app` and its subcommands (recursively) strict: an empty value,
+/// trailing text, a hexadecimal or octal spelling, a sign on an unsigned option, and nan / inf
+/// are refused with the flag named (exit 2), before the value is converted. Call once, after
+/// every option is added. The check is eirnn::check_number_text (host/limits.hpp).
+void strict_numbers(CLI::App& app);
+
 /// Help text of --eig-method: the methods and what auto picks.
 std::string eig_method_help();
 /// Parses an --eig-method value; InputError naming the flag.

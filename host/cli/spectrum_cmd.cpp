@@ -22,6 +22,7 @@
 #include "host/error.hpp"
 #include "host/h5.hpp"
 #include "host/keras.hpp"
+#include "host/limits.hpp"
 #include "host/spectra.hpp"
 #include "host/spectra_io.hpp"
 
@@ -123,7 +124,7 @@ LoadedGroup load_group(hid_t file, const std::string& path, const std::string& i
     return g;
 }
 
-LoadedResults load_results(const std::string& path) {
+LoadedResults load_results_unchecked(const std::string& path) {
     LoadedResults r;
     r.path = path;
     h5::Id f = h5::open_read(path);
@@ -141,8 +142,12 @@ LoadedResults load_results(const std::string& path) {
     h5::Id groups = h5::open_group(f, "groups");
     for (const std::string& id : h5::children(groups)) r.groups.push_back(load_group(f, path, id));
     if (r.groups.empty()) throw InputError(path + ": the results file holds no groups");
-    h5::check_writable(path, true, path);
+    h5::check_writable(h5::in_place_target(path), true, path);
     return r;
+}
+
+LoadedResults load_results(const std::string& path) {
+    return h5::reading(path, [&] { return load_results_unchecked(path); });
 }
 
 /// Sign rows inferred from column signs; empty when no matrix of the set is a Dale matrix.
@@ -217,6 +222,10 @@ void refresh_results(const LoadedResults& r, const SpectrumArgs& a, EigSolver& s
         gm.axis = g.cfg.model.dale_axis;
         gm.project_init = g.cfg.model.project_init;
         const int outliers = a.outliers_opt->count() > 0 ? a.outliers : g.cfg.outliers;
+        if (outliers >= g.cfg.model.units)
+            throw InputError("--outliers: " + std::to_string(outliers) +
+                             " must be smaller than N (" + std::to_string(g.cfg.model.units) +
+                             ") of " + r.path);
         write_group_spectra(grp, gm, outliers, a.threads, &solver);
         const char* stages[3][3] = {{"initial", "eig_initial", "metrics_initial"},
                                     {"projected", "eig_projected", "metrics_projected"},
@@ -410,7 +419,7 @@ void run(SpectrumArgs& a) {
             "spectrum: no input (give results files, --keras FILE... or "
             "--h5 FILE:DATASET)");
     if (a.outliers < 0) throw InputError("--outliers: must be >= 0");
-    if (a.threads < 0) throw InputError("--threads: must be >= 0 (0 = all cores)");
+    a.threads = resolve_threads(a.threads);
     const BackendKind backend = parse_backend_option(a.backend);
     const EigMethod method = parse_eig_method_option(a.eig_method);
 
@@ -448,8 +457,19 @@ void run(SpectrumArgs& a) {
         s.w = std::move(m.w);
         imported.push_back(std::move(s));
     }
+    if (a.outliers_opt->count() > 0)
+        for (const Set& s : imported)
+            if (a.outliers >= s.N)
+                throw InputError("--outliers: " + std::to_string(a.outliers) +
+                                 " must be smaller than N (" + std::to_string(s.N) + ") of " +
+                                 s.file + ":" + s.matrix);
+    // Every output locked before any work: another eirnn writing one of them stops us here.
+    std::vector<std::unique_ptr<h5::OutputLock>> locks;
+    for (const LoadedResults& r : results)
+        locks.push_back(std::make_unique<h5::OutputLock>(r.path, r.path));
     if (!a.save.empty()) {
         h5::check_writable(a.save, a.force, "--save");
+        locks.push_back(std::make_unique<h5::OutputLock>(a.save, "--save"));
         for (const std::string& p : a.results)
             if (same_file(p, a.save)) throw InputError("--save: " + a.save + " is also an input");
         for (const std::string& p : a.keras)

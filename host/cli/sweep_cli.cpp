@@ -3,11 +3,13 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
 #include "host/error.hpp"
+#include "host/limits.hpp"
 #include "host/progress.hpp"
 #include "host/results.hpp"
 #include "host/sweep_slurm.hpp"
@@ -18,9 +20,10 @@ void SweepCliOptions::add(CLI::App* app) {
     app->add_option("--backend", backend, "auto | cpu | cuda (default: the sweep file's)");
     app->add_option("--eig-method", eig_method,
                     eig_method_help() + " (default: the sweep file's eig_method, else auto)");
-    app->add_option("--threads", threads, "CPU threads (0 = all cores; default: the sweep file's)");
+    threads_opt = app->add_option("--threads", threads,
+                                  "CPU threads (0 = all cores; default: the sweep file's)");
     app->add_flag("--dry-run", dry_run, "print the plan and an estimated time; write nothing");
-    app->add_option(
+    rate_opt = app->add_option(
         "--rate", rate_gflops,
         "--dry-run: assume this training rate in GFLOP/s instead of measuring the backend");
     app->add_flag("--restart", restart,
@@ -50,13 +53,15 @@ void SweepCliOptions::apply(Sweep& s) const {
                                    "methods are lapack and batched)"
                              : "--eig-method xgeev: needs --backend cuda (the CPU methods are "
                                "lapack and batched)");
-    if (threads >= 0) {
-        s.threads = threads;
-        for (SweepCell& c : s.cells) c.cfg.threads = threads;
-    } else if (threads < -1) {
-        throw InputError("--threads: must be >= 0");
+    const bool given = threads_opt ? threads_opt->count() > 0 : threads >= 0;
+    const int t = resolve_threads(given ? threads : s.threads, given ? "--threads" : "threads");
+    if (t != s.threads || given) {
+        s.threads = t;
+        for (SweepCell& c : s.cells) c.cfg.threads = t;
     }
-    if (rate_gflops < 0) throw InputError("--rate: must be > 0");
+    if ((rate_opt && rate_opt->count() > 0) || rate_gflops != 0)
+        if (!std::isfinite(rate_gflops) || rate_gflops <= 0)
+            throw InputError("--rate: must be a finite number > 0 (GFLOP/s)");
     if (dynamics) {
         std::vector<TaskParams> tasks;
         for (const SweepCell& c : s.cells) tasks.push_back(c.cfg.task);
@@ -123,11 +128,11 @@ void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard) {
                     c.cfg.model.units, task_steps(c.cfg.task), c.cfg.train.batch, cost.updates,
                     first_round, gflop(cell_flop(s, c)).c_str(), cell_label(s, c).c_str());
     }
-    std::printf("total %d networks, %s GFLOP of training", cells * first_round,
-                gflop(total).c_str());
+    std::printf("total %lld networks, %s GFLOP of training",
+                static_cast<long long>(cells) * first_round, gflop(total).c_str());
     if (s.until_learned > 0)
-        std::printf(" (at most %d networks, %s GFLOP)", cells * s.max_networks(),
-                    gflop(most).c_str());
+        std::printf(" (at most %lld networks, %s GFLOP)",
+                    static_cast<long long>(cells) * s.max_networks(), gflop(most).c_str());
     std::printf("\n");
 
     std::string how;

@@ -14,7 +14,9 @@ namespace eirnn::cli {
 struct SweepCliOptions {
     std::string backend;     // "" keeps the file's
     std::string eig_method;  // "" keeps the file's
-    int threads = -1;        // -1 keeps the file's
+    int threads = -1;        // kept from the file's unless --threads is given
+    CLI::Option* threads_opt = nullptr;
+    CLI::Option* rate_opt = nullptr;
     bool dry_run = false, restart = false, force = false, quiet = false;
     double rate_gflops = 0;  // --rate: 0 measures the backend
     bool dynamics = false;   // --dynamics: fixed points of every network after training

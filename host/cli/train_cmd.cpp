@@ -7,6 +7,7 @@
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
 #include "host/h5.hpp"
+#include "host/limits.hpp"
 #include "host/progress.hpp"
 #include "host/results.hpp"
 #include "host/spectra_io.hpp"
@@ -54,6 +55,9 @@ void run(TrainArgs& a) {
     const EigMethod method = parse_eig_method_option(a.eig_method);
     h5::check_writable(a.out, a.force, "--out");
     if (a.dynamics) check_dynamics_options(a.dyn, {cfg.task});
+    check_train_memory(cfg);
+    // Held until the file is written: a second train on the same --out stops here, at once.
+    h5::OutputLock lock(a.out, "--out");
     auto backend = make_backend(cfg.backend, cfg.threads);
     // Made before training so that a method the backend cannot run stops here.
     auto solver = cfg.spectra ? make_eig_solver(cfg.backend, method, cfg.threads) : nullptr;
