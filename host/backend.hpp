@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ struct TrainProgress {
     std::atomic<int> active{0};
     std::atomic<double> mean_loss{0};
     std::atomic<double> min_loss{0};
+    /// Set from any thread to stop the training: the backend stops within one update and
+    /// Backend::train throws Interrupted (host/error.hpp).
+    std::atomic<bool> cancel{false};
+    /// Loss of every network in its last finished epoch (K), NaN where it has none; written by the
+    /// backend at the end of each epoch (record_epoch), read by a display under `mu`.
+    std::mutex mu;
+    std::vector<float> epoch_loss;
+    void record_epoch(const TrainState& st, int epochs, int e);
+    /// Throws Interrupted when cancel is set.
+    void check_cancel() const;
 };
 
 class Backend {

@@ -11,6 +11,7 @@
 
 #include "host/backend.hpp"
 #include "host/batching.hpp"
+#include "host/error.hpp"
 #include "host/network_grad.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/optimizer.hpp"
@@ -25,6 +26,19 @@ void TrainState::reset(int K, int epochs) {
     epochs_run.assign(K, 0);
     updates.assign(K, 0);
     lr_scale.assign(K, 1.0f);
+}
+
+void TrainProgress::record_epoch(const TrainState& st, int epochs, int e) {
+    const std::size_t K = st.diverged.size();
+    std::lock_guard<std::mutex> lock(mu);
+    epoch_loss.assign(K, std::numeric_limits<float>::quiet_NaN());
+    for (std::size_t k = 0; k < K; ++k)
+        if (!st.diverged[k] && st.epochs_run[k] > 0)
+            epoch_loss[k] = st.loss[k * epochs + std::min(e, st.epochs_run[k] - 1)];
+}
+
+void TrainProgress::check_cancel() const {
+    if (cancel.load()) throw Interrupted("training interrupted");
 }
 
 namespace {
@@ -119,6 +133,9 @@ void CpuBackend::train(const GroupConfig& cfg, const Dataset& data, TrainState& 
                 auto order = epoch_order(g.seeds[k], e, n);
                 double sum = 0;
                 for (int j = 0; j < nb; ++j) {
+                    // No exception may leave the parallel region: a cancelled network stops here
+                    // and the training throws after it.
+                    if (progress && progress->cancel.load(std::memory_order_relaxed)) break;
                     int bsz = std::min(B, n - j * B);
                     float l = update_network(cfg, data, g, p, mo.m.data() + k * P,
                                              mo.v.data() + k * P, mask, order.data() + j * B, bsz,
@@ -132,12 +149,20 @@ void CpuBackend::train(const GroupConfig& cfg, const Dataset& data, TrainState& 
                     if (progress) progress->updates_done.fetch_add(1, std::memory_order_relaxed);
                 }
                 if (st.diverged[k]) continue;
+                if (progress && progress->cancel.load(std::memory_order_relaxed)) continue;
                 float epoch_loss = static_cast<float>(sum / n);
                 st.loss[static_cast<std::size_t>(k) * E + e] = epoch_loss;
                 st.epochs_run[k] = e + 1;
                 if (cfg.train.early_stop > 0 && epoch_loss < cfg.train.early_stop)
                     st.stopped[k] = 1;
             }
+        }
+        if (progress) {
+            if (progress->cancel.load()) {
+                cpu::set_blas_threads(blas_before);
+                progress->check_cancel();
+            }
+            progress->record_epoch(st, E, e);
         }
         int active = 0;
         double mean = 0, mn = std::numeric_limits<double>::infinity();

@@ -17,4 +17,9 @@ struct Error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// A training stopped on request (TrainProgress::cancel) before its end; nothing was written.
+struct Interrupted : Error {
+    using Error::Error;
+};
+
 }  // namespace eirnn

@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 #include "host/h5.hpp"
 #include "host/limits.hpp"
@@ -292,6 +293,24 @@ std::vector<std::int8_t> infer_column_signs(const double* w, int N) {
         sign[j] = neg ? -1 : 1;
     }
     return sign;
+}
+
+MetricsTable analyse_matrices(const double* w, int K, int N, int outliers, cplx* eig, int threads,
+                              EigSolver& solver, std::vector<std::int8_t>* sign_out) {
+    const auto& names = metric_names();
+    const std::size_t w0 = std::find(names.begin(), names.end(), "w_ee_mean") - names.begin();
+    const std::size_t nn = std::size_t(N) * N;
+    MetricsTable t = analyse(w, K, N, {}, outliers, eig, threads, &solver);
+    if (sign_out) sign_out->assign(std::size_t(K) * N, 0);
+    for (int k = 0; k < K; ++k) {
+        std::vector<std::int8_t> row = infer_column_signs(w + k * nn, N);
+        if (row.empty()) continue;
+        if (sign_out) std::copy(row.begin(), row.end(), sign_out->begin() + std::size_t(k) * N);
+        WeightStats ws = weight_stats(w + k * nn, N, row);
+        std::vector<double> full = metric_row(SpectralMetrics{}, &ws);
+        for (std::size_t c = w0; c < full.size(); ++c) t.columns[c][k] = full[c];
+    }
+    return t;
 }
 
 }  // namespace eirnn

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "host/spectra.hpp"
+
 namespace eirnn {
 
 /// One SimpleRNN layer of a Keras model, with the Dense readout that follows it when there is one.
@@ -49,5 +51,14 @@ MatrixStack read_h5_matrices(const std::string& spec);
 /// column has no negative entry, -1 otherwise; an all-zero column counts as excitatory), else
 /// empty.
 std::vector<std::int8_t> infer_column_signs(const double* w, int N);
+
+class EigSolver;
+/// Spectra and metrics of K imported matrices w (K,N,N) whose unit signs are not known (what
+/// `eirnn spectrum --keras/--h5` and the Python module's spectrum() report): eigenvalues from
+/// `solver` into eig (K,N); the weight-statistics columns of every matrix whose columns are
+/// single-signed are computed with the inferred signs (NaN for the others). sign_out, when given,
+/// receives the inferred signs (K,N), rows of 0 for matrices that are not Dale matrices.
+MetricsTable analyse_matrices(const double* w, int K, int N, int outliers, cplx* eig, int threads,
+                              EigSolver& solver, std::vector<std::int8_t>* sign_out = nullptr);
 
 }  // namespace eirnn

@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "host/eig_solver.hpp"
+#include "host/spectra_io.hpp"
 #include "host/trainer.hpp"
 
 namespace eirnn {
@@ -18,14 +19,20 @@ std::string group_id(int index);
 /// Root attributes (format, format_version, eirnn_version).
 void write_root_attrs(hid_t file);
 
+/// Spectra and metrics of a trained group's three stages (initial, after the first projection,
+/// trained), eigenvalues from `solver` (null: LAPACK).
+GroupSpectra group_spectra(const GroupResult& r, int threads, EigSolver* solver = nullptr);
+
 /// Writes one trained group under /groups/<id> (replacing it), with spectra and metrics when
-/// r.cfg.spectra, their eigenvalues from `solver` (null: LAPACK). cell: the sweep axes' values, or
-/// null.
+/// r.cfg.spectra: `spectra` when given (from group_spectra), else computed with `solver` (null:
+/// LAPACK). cell: the sweep axes' values, or null.
 void write_group(hid_t file, const std::string& id, const GroupResult& r,
-                 const nlohmann::json* cell, int threads, EigSolver* solver = nullptr);
+                 const nlohmann::json* cell, int threads, EigSolver* solver = nullptr,
+                 const GroupSpectra* spectra = nullptr);
 
 /// A whole results file with one group, written atomically (temporary file, then rename).
 void write_results_file(const std::filesystem::path& path, bool overwrite, const GroupResult& r,
-                        int threads, EigSolver* solver = nullptr);
+                        int threads, EigSolver* solver = nullptr,
+                        const GroupSpectra* spectra = nullptr);
 
 }  // namespace eirnn

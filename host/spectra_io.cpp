@@ -21,46 +21,60 @@ bool projection_changes_initial(const GroupMatrices& g) {
 
 }  // namespace
 
-void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads,
-                         EigSolver* solver) {
+GroupSpectra compute_group_spectra(const GroupMatrices& g, int outliers, int threads,
+                                   EigSolver* solver) {
     if (g.K <= 0 || g.N <= 0 || !g.w_initial || !g.w_final || !g.sign)
         throw Error("write_group_spectra: incomplete group matrices");
     const std::size_t K = g.K, N = g.N, nn = N * N;
     std::span<const std::int8_t> sign(g.sign, K * N);
-    const std::vector<hsize_t> eig_dims = {K, N};
-    std::vector<cplx> eig(K * N);
+    GroupSpectra s;
+    s.K = g.K;
+    s.N = g.N;
+    s.eig_initial.resize(K * N);
     const std::int64_t fallbacks_before = solver ? solver->stats().fallbacks : 0;
 
-    MetricsTable initial =
-        analyse(g.w_initial, g.K, g.N, sign, outliers, eig.data(), threads, solver);
-    h5::write(group, "eig_initial", eig.data(), eig_dims);
-    write_metrics(group, "metrics_initial", initial, outliers);
+    s.metrics_initial =
+        analyse(g.w_initial, g.K, g.N, sign, outliers, s.eig_initial.data(), threads, solver);
 
     if (projection_changes_initial(g)) {
         std::vector<float> projected(g.w_initial, g.w_initial + K * nn);
         std::vector<float> sign_f(N);
         for (std::size_t k = 0; k < K; ++k) {
             std::transform(g.sign + k * N, g.sign + (k + 1) * N, sign_f.begin(),
-                           [](std::int8_t s) { return static_cast<float>(s); });
+                           [](std::int8_t v) { return static_cast<float>(v); });
             project_dale(projected.data() + k * nn, g.N, sign_f.data(), g.axis,
                          g.mask ? g.mask + k * nn : nullptr);
         }
-        MetricsTable proj =
-            analyse(projected.data(), g.K, g.N, sign, outliers, eig.data(), threads, solver);
-        h5::write(group, "eig_projected", eig.data(), eig_dims);
-        write_metrics(group, "metrics_projected", proj, outliers);
+        s.eig_projected.resize(K * N);
+        s.metrics_projected = analyse(projected.data(), g.K, g.N, sign, outliers,
+                                      s.eig_projected.data(), threads, solver);
     } else {
-        h5::write(group, "eig_projected", eig.data(), eig_dims);
-        write_metrics(group, "metrics_projected", initial, outliers);
+        s.eig_projected = s.eig_initial;
+        s.metrics_projected = s.metrics_initial;
     }
 
-    MetricsTable final_t =
-        analyse(g.w_final, g.K, g.N, sign, outliers, eig.data(), threads, solver);
-    h5::write(group, "eig", eig.data(), eig_dims);
-    write_metrics(group, "metrics", final_t, outliers);
-    h5::write_attr(group, "eig_method", solver ? solver->name() : std::string("lapack"));
-    h5::write_attr(group, "eig_fallbacks",
-                   solver ? solver->stats().fallbacks - fallbacks_before : std::int64_t{0});
+    s.eig.resize(K * N);
+    s.metrics = analyse(g.w_final, g.K, g.N, sign, outliers, s.eig.data(), threads, solver);
+    s.eig_method = solver ? solver->name() : std::string("lapack");
+    s.eig_fallbacks = solver ? solver->stats().fallbacks - fallbacks_before : std::int64_t{0};
+    return s;
+}
+
+void write_group_spectra(hid_t group, const GroupSpectra& s, int outliers) {
+    const std::vector<hsize_t> eig_dims = {static_cast<hsize_t>(s.K), static_cast<hsize_t>(s.N)};
+    h5::write(group, "eig_initial", s.eig_initial.data(), eig_dims);
+    write_metrics(group, "metrics_initial", s.metrics_initial, outliers);
+    h5::write(group, "eig_projected", s.eig_projected.data(), eig_dims);
+    write_metrics(group, "metrics_projected", s.metrics_projected, outliers);
+    h5::write(group, "eig", s.eig.data(), eig_dims);
+    write_metrics(group, "metrics", s.metrics, outliers);
+    h5::write_attr(group, "eig_method", s.eig_method);
+    h5::write_attr(group, "eig_fallbacks", s.eig_fallbacks);
+}
+
+void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads,
+                         EigSolver* solver) {
+    write_group_spectra(group, compute_group_spectra(g, outliers, threads, solver), outliers);
 }
 
 void write_metrics(hid_t group, const std::string& name, const MetricsTable& t, int outliers) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "host/config.hpp"
 #include "host/eig_solver.hpp"
@@ -25,9 +26,24 @@ struct GroupMatrices {
     bool project_init = false;
 };
 
-/// Computes and writes (replacing) eig_initial, eig_projected, eig and the three metrics groups,
-/// and the group attributes eig_method (the solver's name, "lapack" without one) and
-/// eig_fallbacks (matrices the solver's fallback recomputed for this group). solver: null = LAPACK.
+/// The three stages' spectra and metrics of a group, as written by write_group_spectra.
+struct GroupSpectra {
+    int K = 0, N = 0;
+    std::vector<cplx> eig_initial, eig_projected, eig;  // (K,N) each
+    MetricsTable metrics_initial, metrics_projected, metrics;
+    std::string eig_method;          // the solver's name, "lapack" without one
+    std::int64_t eig_fallbacks = 0;  // matrices the solver's fallback recomputed
+};
+
+/// Computes the spectra and metrics of the three stages. solver: null = LAPACK.
+GroupSpectra compute_group_spectra(const GroupMatrices& g, int outliers, int threads = 0,
+                                   EigSolver* solver = nullptr);
+
+/// Writes (replacing) eig_initial, eig_projected, eig and the three metrics groups, and the group
+/// attributes eig_method and eig_fallbacks.
+void write_group_spectra(hid_t group, const GroupSpectra& s, int outliers);
+
+/// compute_group_spectra, then write_group_spectra.
 void write_group_spectra(hid_t group, const GroupMatrices& g, int outliers, int threads = 0,
                          EigSolver* solver = nullptr);
 

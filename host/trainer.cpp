@@ -5,10 +5,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "host/batching.hpp"
 #include "host/error.hpp"
+#include "host/progress.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/rnn.hpp"
 
@@ -182,6 +184,95 @@ GroupResult train_group(const GroupConfig& cfg, Backend& backend, TrainProgress*
             std::copy(hs, hs + N, r.ex_h.begin() + st * N);
         }
     return r;
+}
+
+std::vector<float> GroupResult::tensor(int t) const {
+    const GroupParams& g = st.params;
+    const ParamLayout& L = g.layout;
+    const std::size_t P = L.total, n = L.size(t);
+    std::vector<float> out(static_cast<std::size_t>(g.K) * n);
+    for (std::size_t k = 0; k < static_cast<std::size_t>(g.K); ++k)
+        std::copy(g.params.begin() + k * P + L.offset(t),
+                  g.params.begin() + k * P + L.offset(t) + n, out.begin() + k * n);
+    return out;
+}
+
+std::vector<std::int8_t> GroupResult::signs() const {
+    const GroupParams& g = st.params;
+    const std::size_t K = g.K, N = g.layout.N;
+    std::vector<std::int8_t> sign(K * N);
+    for (std::size_t k = 0; k < K; ++k)
+        for (std::size_t i = 0; i < N; ++i) sign[k * N + i] = g.sign[i] > 0 ? 1 : -1;
+    return sign;
+}
+
+std::vector<std::uint8_t> GroupResult::mask_bytes() const {
+    const std::vector<float>& m = st.params.mask;
+    std::vector<std::uint8_t> out(m.size());
+    for (std::size_t i = 0; i < m.size(); ++i) out[i] = m[i] != 0.0f;
+    return out;
+}
+
+void forward_trials(const ForwardParams& p, const float* x, int n, int T, double alpha,
+                    float* states, float* outputs, int threads) {
+    const int K = p.K, N = p.N, I = p.I, O = p.O;
+    if (K < 1 || N < 1 || I < 0 || O < 0 || n < 1 || T < 1)
+        throw InputError("forward: empty shapes (K, N, n and T must be >= 1)");
+    if (!(alpha > 0 && alpha <= 1)) throw InputError("alpha: must be in (0,1]");
+    const std::size_t NN = static_cast<std::size_t>(N) * N, B = n;
+    const int nthreads = threads > 0 ? threads : omp_get_max_threads();
+    const int blas_before = cpu::blas_threads();
+    cpu::set_blas_threads(1);
+    // Time-major input, shared by every network.
+    std::vector<float> xt(static_cast<std::size_t>(T) * B * I);
+    for (std::size_t r = 0; r < B; ++r)
+        for (int t = 0; t < T; ++t)
+            for (int i = 0; i < I; ++i)
+                xt[(static_cast<std::size_t>(t) * B + r) * I + i] =
+                    x[(r * T + t) * static_cast<std::size_t>(I) + i];
+#pragma omp parallel num_threads(std::max(1, std::min(nthreads, K)))
+    {
+        std::vector<float> h(static_cast<std::size_t>(T + 1) * B * N),
+            th(static_cast<std::size_t>(T) * B * N), y(static_cast<std::size_t>(T) * B * O);
+#pragma omp for schedule(dynamic, 1)
+        for (int k = 0; k < K; ++k) {
+            cpu::rnn_forward(RnnDims{n, N, I, O, T}, p.w_rec + k * NN,
+                             p.w_in + static_cast<std::size_t>(k) * N * I, p.b + k * N,
+                             p.w_out + static_cast<std::size_t>(k) * O * N, p.b_out + k * O,
+                             xt.data(), static_cast<const float*>(nullptr),
+                             static_cast<float>(alpha), h.data(), th.data(), y.data());
+            // Back to trial-major: (n,T,N) and (n,T,O) of network k.
+            float* sk = states + static_cast<std::size_t>(k) * B * T * N;
+            float* ok = outputs + static_cast<std::size_t>(k) * B * T * O;
+            for (std::size_t r = 0; r < B; ++r)
+                for (int t = 0; t < T; ++t) {
+                    const float* hs = h.data() + ((static_cast<std::size_t>(t) + 1) * B + r) * N;
+                    std::copy(hs, hs + N, sk + (r * T + t) * N);
+                    const float* ys = y.data() + (static_cast<std::size_t>(t) * B + r) * O;
+                    std::copy(ys, ys + O, ok + (r * T + t) * O);
+                }
+        }
+    }
+    cpu::set_blas_threads(blas_before);
+}
+
+std::unique_ptr<ProgressBar> make_train_bar(const TrainProgress& progress, const GroupConfig& cfg,
+                                            bool enabled) {
+    const int epochs = cfg.train.epochs, networks = cfg.networks;
+    return std::make_unique<ProgressBar>(
+        [&progress] {
+            long total = progress.updates_total.load();
+            return total > 0 ? static_cast<double>(progress.updates_done.load()) / total : 0.0;
+        },
+        [&progress, epochs, networks] {
+            char buf[160];
+            std::snprintf(buf, sizeof buf,
+                          "epoch %d/%d | %d/%d nets training | loss mean %.3e min %.3e",
+                          progress.epoch.load(), epochs, progress.active.load(), networks,
+                          progress.mean_loss.load(), progress.min_loss.load());
+            return std::string(buf);
+        },
+        enabled);
 }
 
 }  // namespace eirnn

@@ -3,6 +3,7 @@
 // figures.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "host/backend.hpp"
@@ -29,6 +30,13 @@ struct GroupResult {
     std::vector<float> w_rec_final() const;
     /// Records the current parameters of st.params as the initial ones (w_*_initial).
     void capture_initial();
+    /// Final tensor t (ParamLayout order: 1 W_in, 2 b, 3 W_out, 4 b_out) of every network,
+    /// (K, size of t).
+    std::vector<float> tensor(int t) const;
+    /// Unit signs of every network (K,N): +1 excitatory, -1 inhibitory.
+    std::vector<std::int8_t> signs() const;
+    /// The connectivity mask as 1/0 bytes (K,N,N); empty without a mask.
+    std::vector<std::uint8_t> mask_bytes() const;
 };
 
 /// Optional test hooks.
@@ -46,5 +54,27 @@ struct Evaluation {
     std::vector<float> loss, accuracy;
 };
 Evaluation evaluate(const GroupConfig& cfg, const GroupParams& g, const Dataset& d, int threads);
+
+/// Parameters of K networks of equal shape for forward_trials (all row-major, float32).
+struct ForwardParams {
+    int K = 0, N = 0, I = 0, O = 0;
+    const float* w_rec = nullptr;  // (K,N,N) effective matrices, [k][i][j] = j -> i
+    const float* w_in = nullptr;   // (K,N,I)
+    const float* b = nullptr;      // (K,N)
+    const float* w_out = nullptr;  // (K,O,N)
+    const float* b_out = nullptr;  // (K,O)
+};
+
+/// Forward pass (SPEC model, without recurrent noise) of every network on the same n trials
+/// x (n,T,I), trial-major: states (K,n,T,N) = h_1..h_T and outputs (K,n,T,O), on the CPU with
+/// `threads` threads over networks (0 = all cores).
+void forward_trials(const ForwardParams& p, const float* x, int n, int T, double alpha,
+                    float* states, float* outputs, int threads = 0);
+
+class ProgressBar;
+/// The progress line of a training (epoch, networks training, mean and min loss) on stderr, as
+/// `eirnn train` draws it; nothing when disabled or when stderr is not a terminal.
+std::unique_ptr<ProgressBar> make_train_bar(const TrainProgress& progress, const GroupConfig& cfg,
+                                            bool enabled);
 
 }  // namespace eirnn

@@ -18,22 +18,9 @@ namespace eirnn::cli {
 
 namespace {
 
-struct DataArgs {
-    GroupOptions g;
-    int trials = 15050;
-    std::string out = "trials.h5";
-    bool force = false;
-};
-
-void run(DataArgs& a) {
-    auto kind = parse_task(a.g.task);
-    if (!kind)
-        throw InputError("--task: unknown value '" + a.g.task +
-                         "' (and, or, xor, not, ff, perceptual_dm, context_dm)");
+void run(DataOptions& a) {
+    a.resolve();
     GroupConfig& cfg = a.g.cfg;
-    cfg.task.kind = *kind;
-    validate(cfg.task);
-    if (a.trials < 1) throw InputError("--trials: must be >= 1");
     h5::check_writable(a.out, a.force, "--out");
     check_memory(2 * data_memory_bytes(cfg.task, a.trials), "--trials " + std::to_string(a.trials),
                  "lower --trials, or raise EIRNN_MEMORY_LIMIT");
@@ -63,18 +50,13 @@ void run(DataArgs& a) {
 }  // namespace
 
 void add_data_command(CLI::App& app) {
-    auto args = std::make_shared<DataArgs>();
+    auto args = std::make_shared<DataOptions>();
     CLI::App* sub = app.add_subcommand(
         "data",
         "Write the trials of a task (the set `eirnn train` draws from the same task flags and "
-        "--data-seed) to an HDF5 file: inputs, targets, loss mask, trial types and delays.");
-    args->g.add_task(sub);
-    sub->add_option("--trials", args->trials, "number of trials (train uses the first ones)")
-        ->capture_default_str();
-    sub->add_option("--data-seed", args->g.cfg.data_seed, "seed of the trial set")
-        ->capture_default_str();
-    sub->add_option("--out,-o", args->out, "data file (HDF5)")->capture_default_str();
-    sub->add_flag("--force", args->force, "overwrite an existing --out");
+        "--data-seed) to an HDF5 file: inputs, targets, loss mask, trial types and delays. The "
+        "tasks: docs/MODEL.md.");
+    args->add(sub);
     sub->callback([args] { run(*args); });
 }
 

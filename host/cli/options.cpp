@@ -186,6 +186,52 @@ void strict_numbers(CLI::App& app) {
     for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) strict_numbers(*sub);
 }
 
+const TaskParams& GroupOptions::resolve_task() {
+    cfg.task.kind = parse_or_throw(task, parse_task, "--task",
+                                   "and, or, xor, not, ff, perceptual_dm, context_dm");
+    validate(cfg.task);
+    return cfg.task;
+}
+
+void TrainOptions::add(CLI::App* sub) {
+    g.add_task(sub);
+    g.add_model(sub);
+    g.add_training(sub);
+    sub->add_option("--out,-o", out, "results file (HDF5)")->capture_default_str();
+    sub->add_flag("--force", force, "overwrite an existing --out");
+    sub->add_flag("--quiet,-q", quiet, "no progress bar");
+    sub->add_flag("--no-spectra", no_spectra, "skip eigenvalues and metrics");
+    sub->add_option("--outliers", g.cfg.outliers, "k of r_outer: dominant eigenvalues excluded")
+        ->capture_default_str();
+    sub->add_option("--eig-method", eig_method, eig_method_help())->capture_default_str();
+    sub->add_flag("--dynamics", dynamics,
+                  "also find the fixed points of every trained network (as `eirnn dynamics`, "
+                  "with the options below)");
+    dyn.add(sub);
+}
+
+GroupConfig TrainOptions::resolve() {
+    GroupConfig cfg = g.resolve();
+    cfg.spectra = !no_spectra;
+    validate(cfg);
+    return cfg;
+}
+
+void DataOptions::add(CLI::App* sub) {
+    g.add_task(sub);
+    sub->add_option("--trials", trials, "number of trials (train uses the first ones)")
+        ->capture_default_str();
+    sub->add_option("--data-seed", g.cfg.data_seed, "seed of the trial set")->capture_default_str();
+    sub->add_option("--out,-o", out, "data file (HDF5)")->capture_default_str();
+    sub->add_flag("--force", force, "overwrite an existing --out");
+}
+
+const TaskParams& DataOptions::resolve() {
+    g.resolve_task();
+    if (trials < 1) throw InputError("--trials: must be >= 1");
+    return g.cfg.task;
+}
+
 std::string eig_method_help() {
     return "how eigenvalues are computed (double precision): auto (cuda backend: the batched GPU "
            "kernel up to N = " +

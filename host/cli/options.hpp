@@ -23,6 +23,9 @@ struct GroupOptions {
     void add_training(CLI::App* app);  // training protocol, seeds, networks, threads, backend
     /// Parses the enum strings into cfg and validates it; InputError naming the flag.
     const GroupConfig& resolve();
+    /// Parses --task into cfg.task and validates the task alone (`eirnn data`); InputError naming
+    /// the flag.
+    const TaskParams& resolve_task();
 };
 
 /// Options of the fixed-point search (`eirnn dynamics`, and train / sweep / reproduce with
@@ -39,6 +42,32 @@ struct DynamicsOptions {
 /// are refused with the flag named (exit 2), before the value is converted. Call once, after
 /// every option is added. The check is eirnn::check_number_text (host/limits.hpp).
 void strict_numbers(CLI::App& app);
+
+/// Every option of `eirnn train` (also what the Python module's train() keywords are parsed by).
+struct TrainOptions {
+    GroupOptions g;
+    std::string out = "results.h5";
+    std::string eig_method = "auto";
+    bool force = false, quiet = false, no_spectra = false, dynamics = false;
+    DynamicsOptions dyn;
+    /// Registers the options on the `train` subcommand (or any app).
+    void add(CLI::App* app);
+    /// The group config (resolve() with --no-spectra applied), validated; InputError naming the
+    /// flag.
+    GroupConfig resolve();
+};
+
+/// Every option of `eirnn data` (also the Python module's trials() keywords).
+struct DataOptions {
+    GroupOptions g;
+    int trials = 15050;
+    std::string out = "trials.h5";
+    bool force = false;
+    /// Registers the options on the `data` subcommand (or any app).
+    void add(CLI::App* app);
+    /// The task (resolve_task()) after checking --trials; InputError naming the flag.
+    const TaskParams& resolve();
+};
 
 /// Help text of --eig-method: the methods and what auto picks.
 std::string eig_method_help();

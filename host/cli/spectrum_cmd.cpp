@@ -4,6 +4,7 @@
 // (--save). Eigenvalues from the solver of --backend / --eig-method (host/eig_solver.hpp). Every
 // input is read and checked, and the solver made, before anything is computed or written, so bad
 // input writes nothing.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -150,24 +151,8 @@ LoadedResults load_results(const std::string& path) {
     return h5::reading(path, [&] { return load_results_unchecked(path); });
 }
 
-/// Sign rows inferred from column signs; empty when no matrix of the set is a Dale matrix.
-std::vector<std::int8_t> infer_signs(const Set& s) {
-    std::vector<std::int8_t> sign(std::size_t(s.K) * s.N, 0);
-    bool any = false;
-    const std::size_t nn = std::size_t(s.N) * s.N;
-    for (int k = 0; k < s.K; ++k) {
-        std::vector<std::int8_t> row = infer_column_signs(s.w.data() + k * nn, s.N);
-        if (row.empty()) continue;
-        any = true;
-        std::copy(row.begin(), row.end(), sign.begin() + std::size_t(k) * s.N);
-    }
-    return any ? sign : std::vector<std::int8_t>{};
-}
-
 /// Analyses imported sets, batching matrices of equal N over all threads.
 void analyse_imported(std::vector<Set>& sets, int threads, EigSolver& solver) {
-    const auto& names = metric_names();
-    const std::size_t w0 = std::find(names.begin(), names.end(), "w_ee_mean") - names.begin();
     std::map<int, std::vector<Set*>> by_n;
     for (Set& s : sets) by_n[s.N].push_back(&s);
     for (auto& [N, group] : by_n) {
@@ -181,8 +166,9 @@ void analyse_imported(std::vector<Set>& sets, int threads, EigSolver& solver) {
             at += s->K;
         }
         std::vector<cplx> eig(std::size_t(K) * N);
-        MetricsTable t =
-            analyse(w.data(), K, N, {}, sets.front().outliers, eig.data(), threads, &solver);
+        std::vector<std::int8_t> sign;
+        MetricsTable t = analyse_matrices(w.data(), K, N, sets.front().outliers, eig.data(),
+                                          threads, solver, &sign);
         at = 0;
         for (Set* s : group) {
             s->eig.assign(eig.begin() + at * N, eig.begin() + (at + s->K) * N);
@@ -190,14 +176,10 @@ void analyse_imported(std::vector<Set>& sets, int threads, EigSolver& solver) {
             s->metrics.names = t.names;
             for (const auto& col : t.columns)
                 s->metrics.columns.emplace_back(col.begin() + at, col.begin() + at + s->K);
-            s->sign = infer_signs(*s);
-            for (int k = 0; k < s->K && !s->sign.empty(); ++k) {
-                std::span<const std::int8_t> row(s->sign.data() + std::size_t(k) * N, N);
-                if (row[0] == 0) continue;
-                WeightStats ws = weight_stats(s->w.data() + k * nn, N, row);
-                std::vector<double> full = metric_row(SpectralMetrics{}, &ws);
-                for (std::size_t c = w0; c < full.size(); ++c) s->metrics.columns[c][k] = full[c];
-            }
+            // Sign rows of the set; none when no matrix of the set is a Dale matrix.
+            s->sign.assign(sign.begin() + at * N, sign.begin() + (at + s->K) * N);
+            if (std::all_of(s->sign.begin(), s->sign.end(), [](std::int8_t v) { return v == 0; }))
+                s->sign.clear();
             at += s->K;
             s->w = {};
         }
@@ -515,7 +497,8 @@ void add_spectrum_command(CLI::App& app) {
         "Results files are updated in place (eig_initial, eig_projected, eig, their metrics and "
         "the attributes eig_method, eig_fallbacks; docs/FORMAT.md). Keras and --h5 matrices carry "
         "no unit signs: when every column of a matrix is single-signed (a Dale network) the signs "
-        "are inferred from the columns, otherwise the weight-statistics columns are NaN.");
+        "are inferred from the columns, otherwise the weight-statistics columns are NaN. The "
+        "metrics' definitions: docs/MODEL.md.");
     sub->add_option("results", args->results,
                     "eirnn results files: spectra and metrics of every group are recomputed and "
                     "written back atomically");

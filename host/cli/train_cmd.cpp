@@ -16,14 +16,6 @@ namespace eirnn::cli {
 
 namespace {
 
-struct TrainArgs {
-    GroupOptions g;
-    std::string out = "results.h5";
-    std::string eig_method = "auto";
-    bool force = false, quiet = false, no_spectra = false, dynamics = false;
-    DynamicsOptions dyn;
-};
-
 void print_summary(const GroupResult& r, const std::filesystem::path& out) {
     std::vector<double> r_outer(r.cfg.networks, NAN);
     if (r.cfg.spectra) {
@@ -48,10 +40,8 @@ void print_summary(const GroupResult& r, const std::filesystem::path& out) {
                 r.backend.c_str(), r.train_seconds, out.c_str());
 }
 
-void run(TrainArgs& a) {
-    GroupConfig cfg = a.g.resolve();
-    cfg.spectra = !a.no_spectra;
-    validate(cfg);
+void run(TrainOptions& a) {
+    GroupConfig cfg = a.resolve();
     const EigMethod method = parse_eig_method_option(a.eig_method);
     h5::check_writable(a.out, a.force, "--out");
     if (a.dynamics) check_dynamics_options(a.dyn, {cfg.task});
@@ -64,20 +54,7 @@ void run(TrainArgs& a) {
     TrainProgress progress;
     GroupResult r;
     {
-        ProgressBar bar(
-            [&] {
-                long total = progress.updates_total.load();
-                return total > 0 ? static_cast<double>(progress.updates_done.load()) / total : 0.0;
-            },
-            [&] {
-                char buf[160];
-                std::snprintf(buf, sizeof buf,
-                              "epoch %d/%d | %d/%d nets training | loss mean %.3e min %.3e",
-                              progress.epoch.load(), cfg.train.epochs, progress.active.load(),
-                              cfg.networks, progress.mean_loss.load(), progress.min_loss.load());
-                return std::string(buf);
-            },
-            !a.quiet);
+        auto bar = make_train_bar(progress, cfg, !a.quiet);
         progress.active = cfg.networks;
         progress.mean_loss = NAN;
         progress.min_loss = NAN;
@@ -91,26 +68,13 @@ void run(TrainArgs& a) {
 }  // namespace
 
 void add_train_command(CLI::App& app) {
-    auto args = std::make_shared<TrainArgs>();
+    auto args = std::make_shared<TrainOptions>();
     CLI::App* sub = app.add_subcommand(
         "train",
         "Train a group of K networks of equal shape (one batch over all cores or one GPU) and "
-        "write weights, losses, accuracies, spectra and metrics to an HDF5 results file.");
-    args->g.add_task(sub);
-    args->g.add_model(sub);
-    args->g.add_training(sub);
-    sub->add_option("--out,-o", args->out, "results file (HDF5)")->capture_default_str();
-    sub->add_flag("--force", args->force, "overwrite an existing --out");
-    sub->add_flag("--quiet,-q", args->quiet, "no progress bar");
-    sub->add_flag("--no-spectra", args->no_spectra, "skip eigenvalues and metrics");
-    sub->add_option("--outliers", args->g.cfg.outliers,
-                    "k of r_outer: dominant eigenvalues excluded")
-        ->capture_default_str();
-    sub->add_option("--eig-method", args->eig_method, eig_method_help())->capture_default_str();
-    sub->add_flag("--dynamics", args->dynamics,
-                  "also find the fixed points of every trained network (as `eirnn dynamics`, "
-                  "with the options below)");
-    args->dyn.add(sub);
+        "write weights, losses, accuracies, spectra and metrics to an HDF5 results file. The "
+        "model, Dale modes, tasks and training protocol: docs/MODEL.md.");
+    args->add(sub);
     sub->callback([args] { run(*args); });
 }
 

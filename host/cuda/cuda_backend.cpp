@@ -442,6 +442,7 @@ void GroupRun::wave(int first, int count) {
             oa.batch = Bj;
             adam_update(oa, s);
 
+            if (progress_) progress_->check_cancel();
             if ((j + 1) % kProgressEvery == 0) {
                 Event& now = ring[((j + 1) / kProgressEvery) % 2];
                 Event& before = ring[((j + 1) / kProgressEvery + 1) % 2];
@@ -499,6 +500,7 @@ void GroupRun::wave(int first, int count) {
             progress_->active = still;
             progress_->mean_loss = finite ? mean / finite : std::nan("");
             progress_->min_loss = finite ? mn : std::nan("");
+            progress_->record_epoch(st_, E, e);
         }
     }
     copy_to_host(h_params.data(), params.data(), cP, s);
