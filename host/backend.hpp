@@ -1,5 +1,5 @@
-// The Backend interface: trains a group of K networks of equal shape (SPEC §5). CPU and CUDA
-// implementations compute the same function; the CPU one is also the test oracle.
+// The Backend interface: trains a group of K networks of equal shape (docs/MODEL.md §5). CPU and
+// CUDA implementations compute the same function; the CPU one is also the test oracle.
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -1,5 +1,6 @@
-// The configuration of a group of networks: model (SPEC §1-3), training (SPEC §5), task (SPEC §4).
-// A network is fully determined by (GroupConfig, its seed). Serialised as JSON into results files.
+// The configuration of a group of networks: model (docs/MODEL.md §1-3), training (docs/MODEL.md
+// §5), task (docs/MODEL.md §4). A network is fully determined by (GroupConfig, its seed).
+// Serialised as JSON into results files.
 #pragma once
 #include <cstdint>
 #include <optional>

@@ -1,7 +1,7 @@
 // The CPU backend: networks of a group run in parallel (OpenMP, one network per thread at a time,
 // single-threaded BLAS inside); each update is gather -> forward -> masked MSE -> BPTT -> clip ->
-// Adam -> constraints (SPEC §5). A network whose loss or gradient becomes non-finite is marked
-// diverged and frozen at its last finite parameters; the others carry on.
+// Adam -> constraints (docs/MODEL.md §5). A network whose loss or gradient becomes non-finite is
+// marked diverged and frozen at its last finite parameters; the others carry on.
 #include <omp.h>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// Initial weights (SPEC §3), signs and masks (SPEC §2), generated on the host from each network's
-// seed with Philox so that every backend starts from bit-identical numbers.
+// Initial weights (docs/MODEL.md §3), signs and masks (docs/MODEL.md §2), generated on the host
+// from each network's seed with Philox so that every backend starts from bit-identical numbers.
 #include <lapacke.h>
 
 #include <algorithm>

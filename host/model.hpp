@@ -1,6 +1,6 @@
 // Parameters of a group of K networks of equal shape: one flat float allocation per kind (params,
 // grads, Adam moments) split by a ParamLayout offsets table, plus the fixed sign vector and mask.
-// Initial weights are generated on the host from each network's seed (Philox), SPEC §3.
+// Initial weights are generated on the host from each network's seed (Philox), docs/MODEL.md §3.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +38,7 @@ struct GroupParams {
     std::vector<std::uint64_t> seeds;  // (K)
 };
 
-/// Sign vector of SPEC §2: first round(f_E N) units +1, the rest -1.
+/// Sign vector of docs/MODEL.md §2: first round(f_E N) units +1, the rest -1.
 std::vector<float> make_signs(const ModelConfig& m);
 
 /// Initial weights of network k (seed) into one slice p (layout.total floats): W_rec by the chosen

@@ -33,9 +33,10 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
 /// Squared L2 norm of each of the five gradient tensors of one network (ParamLayout order).
 void gradient_norms(const ParamLayout& L, const float* grad, double* sq);
 
-/// The optimizer step of one network after its gradient (SPEC §5): clipping (global over the five
-/// tensors or per tensor, from the squared norms sq), Keras-2 Adam for update number k_done + 1
-/// with the learning rate times lr_scale, then Dale projection, mask and input non-negativity.
+/// The optimizer step of one network after its gradient (docs/MODEL.md §5): clipping (global over
+/// the five tensors or per tensor, from the squared norms sq), Keras-2 Adam for update number
+/// k_done + 1 with the learning rate times lr_scale, then Dale projection, mask and input
+/// non-negativity.
 void apply_update(const ModelConfig& mc, const TrainConfig& tc, const ParamLayout& L, float* p,
                   float* m, float* v, const float* grad, const double* sq, long k_done,
                   float lr_scale, const float* sign, const float* mask);

@@ -1,6 +1,6 @@
-// Eigenvalues and SPEC §6 metrics of many (K,N,N) recurrent matrices, in double precision on the
-// CPU. Eigenvalues: dgeev (JOBVL = JOBVR = 'N', balanced). Henrici: from the real Schur form of
-// dgees, H² = Σ_{above the block diagonal} t_ij² + Σ_{2x2 blocks [a b; c d]} ((a−d)² + (b+c)²),
+// Eigenvalues and docs/MODEL.md §6 metrics of many (K,N,N) recurrent matrices, in double precision
+// on the CPU. Eigenvalues: dgeev (JOBVL = JOBVR = 'N', balanced). Henrici: from the real Schur form
+// of dgees, H² = Σ_{above the block diagonal} t_ij² + Σ_{2x2 blocks [a b; c d]} ((a−d)² + (b+c)²),
 // exactly ‖W‖_F² − Σ|λ|² but without its cancellation (normal matrices give ~1e-15, not ~1e-8).
 // lam_sym_max: dsyevd on (W + Wᵀ)/2; singular values: dgesdd (JOBZ = 'N'). Matrices are row-major;
 // LAPACK sees Wᵀ (column-major): same eigenvalues, singular values and Henrici number.

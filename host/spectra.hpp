@@ -1,5 +1,5 @@
-// Eigenvalue spectra and the study's metrics (SPEC §6) for many recurrent matrices at once.
-// Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over
+// Eigenvalue spectra and the study's metrics (docs/MODEL.md §6) for many recurrent matrices at
+// once. Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over
 // matrices, or any EigSolver (host/eig_solver.hpp). Matrices are float32 or float64 (K,N,N)
 // row-major with W[i][j] = weight from unit j to unit i.
 #pragma once
@@ -25,7 +25,7 @@ void sort_spectrum(cplx* eig, int N);
 void eigenvalues_batched(const float* w, int K, int N, cplx* out, int threads = 0);
 void eigenvalues_batched(const double* w, int K, int N, cplx* out, int threads = 0);
 
-/// The metrics of SPEC §6 for one matrix and its sorted spectrum.
+/// The metrics of docs/MODEL.md §6 for one matrix and its sorted spectrum.
 struct SpectralMetrics {
     double rho = 0;         // max |lambda|
     double r_outer = 0;     // |lambda| of the (outliers+1)-th largest modulus

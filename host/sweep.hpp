@@ -18,7 +18,7 @@
 
 namespace eirnn {
 
-/// Held-out accuracy from which a network counts as learned (SPEC §7).
+/// Held-out accuracy from which a network counts as learned (docs/MODEL.md §7).
 inline constexpr double kLearnedAccuracy = 0.9;
 
 /// One cell of a sweep: a point of the axes' product.

@@ -65,7 +65,7 @@ struct ForwardParams {
     const float* b_out = nullptr;  // (K,O)
 };
 
-/// Forward pass (SPEC model, without recurrent noise) of every network on the same n trials
+/// Forward pass (docs/MODEL.md §1, without recurrent noise) of every network on the same n trials
 /// x (n,T,I), trial-major: states (K,n,T,N) = h_1..h_T and outputs (K,n,T,O), on the CPU with
 /// `threads` threads over networks (0 = all cores).
 void forward_trials(const ForwardParams& p, const float* x, int n, int T, double alpha,

@@ -1,6 +1,6 @@
-// Element-wise math of the update (SPEC §5), shared by the CPU optimizer and its CUDA twin so both
-// compute the same function: Keras-2 Adam with the step size lr_t precomputed on the host in
-// double, then Dale projection, connectivity mask and input non-negativity. No CUDA headers.
+// Element-wise math of the update (docs/MODEL.md §5), shared by the CPU optimizer and its CUDA twin
+// so both compute the same function: Keras-2 Adam with the step size lr_t precomputed on the host
+// in double, then Dale projection, connectivity mask and input non-negativity. No CUDA headers.
 #pragma once
 #include <cmath>
 

@@ -1,7 +1,7 @@
-// Trial generators of SPEC §4: and/or/xor/not with a variable delay, flip-flop, perceptual and
-// context-dependent decisions. Trial r is a pure function of (params, data seed, r): its draws come
-// from Philox counter (r << 32 | field) of stream kTrials, its input noise from counter
-// (r << 32 | t*I + i) of stream kStimNoise, so trials can be generated in any order or in parallel.
+// Trial generators of docs/MODEL.md §4: and/or/xor/not with a variable delay, flip-flop, perceptual
+// and context-dependent decisions. Trial r is a pure function of (params, data seed, r): its draws
+// come from Philox counter (r << 32 | field) of stream kTrials, its input noise from counter (r <<
+// 32 | t*I + i) of stream kStimNoise, so trials can be generated in any order or in parallel.
 // Uniform draws are exact integer arithmetic; Gaussian draws go through the host libm once.
 #include "tasks/task.hpp"
 

@@ -1,6 +1,6 @@
-// Trial generators for the cognitive tasks of SPEC §4. Pure C++, deterministic from (task params,
-// data seed): the same call gives the same trials on every machine and backend.
-// Shapes: x (n,T,I) inputs, y (n,T,O) targets, mask (n,T,O) loss weights; row-major.
+// Trial generators for the cognitive tasks of docs/MODEL.md §4. Pure C++, deterministic from (task
+// params, data seed): the same call gives the same trials on every machine and backend. Shapes: x
+// (n,T,I) inputs, y (n,T,O) targets, mask (n,T,O) loss weights; row-major.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -12,7 +12,8 @@ namespace eirnn {
 
 enum class TaskKind { And, Or, Xor, Not, FlipFlop, PerceptualDm, ContextDm };
 
-/// Every timing parameter of every task (SPEC §4). Units: time steps (1 step = 1 ms of task time).
+/// Every timing parameter of every task (docs/MODEL.md §4). Units: time steps (1 step = 1 ms of
+/// task time).
 struct TaskParams {
     TaskKind kind = TaskKind::And;
     // Binary tasks (and, or, xor, not): pulse at [first_in + d, first_in + stim_dur + d),
@@ -66,8 +67,8 @@ int task_steps(const TaskParams& p);
 /// Generates n trials from data_seed. Throws InputError on invalid parameters (naming them).
 Dataset make_dataset(const TaskParams& p, int n, std::uint64_t data_seed);
 
-// Trial contents beyond the comments above (SPEC §4; mask 1 everywhere for every task). Inputs are
-// numbered from 0.
+// Trial contents beyond the comments above (docs/MODEL.md §4; mask 1 everywhere for every task).
+// Inputs are numbered from 0.
 //   not: type k in {0,1}, A = k; one input, target 1 - A from first_in + stim_dur + mem_gap + d on.
 //   ff: input 0 = S, input 1 = R; type bit j (j < 31) set when pulse j is S; delay 0.
 //   perceptual_dm: type 1 for evidence sign s = +1, 0 for s = -1; input 0 is
@@ -104,8 +105,8 @@ std::string_view task_name(TaskKind kind);
 /// True for tasks whose accuracy is defined (binary output in {0, 1}).
 bool task_is_binary(TaskKind kind);
 
-/// Accuracy of one trial (SPEC §4): mean output over the last `window` steps within 0.5 of the
-/// target at the last step, for every output. output and target are (T,O) of one trial.
+/// Accuracy of one trial (docs/MODEL.md §4): mean output over the last `window` steps within 0.5 of
+/// the target at the last step, for every output. output and target are (T,O) of one trial.
 bool trial_correct(const float* output, const float* target, int T, int O, int window = 50);
 
 }  // namespace eirnn

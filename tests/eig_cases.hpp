@@ -86,8 +86,8 @@ inline std::vector<double> similar(const std::vector<double>& m, int N, std::uin
     return matmul(matmul(q, m, N), transpose(q, N), N);
 }
 
-/// The initial recurrent matrix of an E/I network (SPEC §3): Dale-projected normal or orthogonal
-/// init with f_E of the units excitatory.
+/// The initial recurrent matrix of an E/I network (docs/MODEL.md §3): Dale-projected normal or
+/// orthogonal init with f_E of the units excitatory.
 inline std::vector<double> ei_random(int N, double f_e, Init init, std::uint64_t seed) {
     ModelConfig m;
     m.units = N;

@@ -1,6 +1,7 @@
 // Tests of host/spectra and host/spectra_io: eigenvalues of matrices with exactly known spectra
 // (orthogonal, triangular, rotation blocks), random-matrix laws (Girko's circular law; Rajan &
-// Abbott 2006 for balanced E/I columns), the SPEC §6 metrics, and the results-file round trip.
+// Abbott 2006 for balanced E/I columns), the docs/MODEL.md §6 metrics, and the results-file round
+// trip.
 #include <gtest/gtest.h>
 #include <lapacke.h>
 #include <unistd.h>

@@ -1,6 +1,7 @@
-// Tests of the trial generators (tasks/task.cpp) against the timing of SPEC §4, written out as
-// literal step numbers where the SPEC gives them: exact contents of hand-picked trials, flip-flop
-// holding, determinism, uniformity of trial types and delays, parameter validation, accuracy rule.
+// Tests of the trial generators (tasks/task.cpp) against the timing of docs/MODEL.md §4, written
+// out as literal step numbers where docs/MODEL.md gives them: exact contents of hand-picked trials,
+// flip-flop holding, determinism, uniformity of trial types and delays, parameter validation,
+// accuracy rule.
 #include <gtest/gtest.h>
 
 #include <algorithm>

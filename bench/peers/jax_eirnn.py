@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""JAX peer of eirnn: the same K-network ensemble and training step (SPEC §1, §2, §5), written the
-way a JAX user writes an ensemble.
+"""JAX peer of eirnn: the same K-network ensemble and training step (docs/MODEL.md §1, §2,
+§5), written the way a JAX user writes an ensemble.
 
 One network's loss is a `lax.scan` over the T steps; `jax.value_and_grad` gives its gradients
 (BPTT); `jax.vmap` maps loss, gradient and update over the K networks and `jax.jit` compiles the

@@ -22,7 +22,7 @@ TENSORS = ("W_rec", "W_in", "b", "W_out", "b_out")
 
 @dataclass
 class Model:
-    """What SPEC §1, §2 and §5 leave configurable, with the engine's defaults."""
+    """What docs/MODEL.md §1, §2 and §5 leave configurable, with the engine's defaults."""
 
     dale: str = "project"  # project | reparam | none
     axis: str = "outgoing"  # outgoing: sign of column j (unit j's outgoing weights); incoming: rows
@@ -160,8 +160,8 @@ def read_results(path, group="g0000"):
 
 
 def synthetic_start(K, N, I, O, model, e_frac=0.5, seed=0):
-    """A start with the engine's initial distributions (SPEC §3: orthogonal W_rec, Glorot-uniform
-    W_in and W_out, zero biases) drawn with numpy, for speed runs whose K x N x N weights need not
+    """A start with the engine's initial distributions (docs/MODEL.md §3: orthogonal W_rec,
+    Glorot-uniform W_in and W_out, zero biases) drawn with numpy, for speed runs whose K x N x N weights need not
     come from a file. No connectivity mask."""
     rng = np.random.default_rng(seed)
     q, r = np.linalg.qr(rng.standard_normal((K, N, N)))

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch peer of eirnn: the same K-network ensemble and training step (SPEC §1, §2, §5), written
-the way a PyTorch user writes an ensemble.
+"""PyTorch peer of eirnn: the same K-network ensemble and training step (docs/MODEL.md §1,
+§2, §5), written the way a PyTorch user writes an ensemble.
 
 Three forms (--form), each as a competent PyTorch user writes it:
   bmm      all K networks' tensors stacked on a leading axis, a time loop of T `torch.baddbmm`

@@ -1,4 +1,4 @@
-// `eirnn reproduce`: the study of SPEC §7 as a built-in sweep (presets
+// `eirnn reproduce`: the study of docs/MODEL.md §7 as a built-in sweep (presets
 // examples/reproduce_quick.toml and examples/reproduce_paper.toml, compiled in), then the report:
 // DIR/results.h5, DIR/report.md. The report is tools/report of the source tree this binary was
 // built from (EIRNN_REPORT overrides the script, EIRNN_PYTHON the interpreter, /usr/bin/python3 by

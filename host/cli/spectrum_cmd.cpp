@@ -1,4 +1,4 @@
-// `eirnn spectrum`: eigenvalues and SPEC §6 metrics of results files (refreshed in place,
+// `eirnn spectrum`: eigenvalues and docs/MODEL.md §6 metrics of results files (refreshed in place,
 // atomically), Keras SimpleRNN models (--keras) and HDF5 datasets (--h5 FILE:DATASET); a table on
 // stdout (table, csv or json) and optionally an HDF5 file with every spectrum and metrics table
 // (--save). Eigenvalues from the solver of --backend / --eig-method (host/eig_solver.hpp). Every

@@ -1,13 +1,13 @@
 // Fused update of every network of a group (twin of kernels/cpu/optimizer.cpp + the divergence and
 // clipping logic of host/cpu_backend.cpp).
 //
-// Math (SPEC §5): per network, the five gradient tensors' sums of squares (double) give the clip
-// factors (global norm or per tensor, Keras clipnorm); a non-finite loss or norm marks the network
-// diverged and leaves it untouched. Otherwise Keras-2 Adam with the network's lr_t (computed on the
-// host in double), then Dale projection / mask of W_rec and W_in >= 0.
-// Shapes: params, m, v (K, P) by network; grads (count, P) by launch slot (ParamLayout slices).
-// Mapping: one CTA of 256 threads per launched network; two passes over its P parameters (norms,
-// then update), the second mostly from L1/L2. Deterministic: fixed-order block reductions.
+// Math (docs/MODEL.md §5): per network, the five gradient tensors' sums of squares (double) give
+// the clip factors (global norm or per tensor, Keras clipnorm); a non-finite loss or norm marks the
+// network diverged and leaves it untouched. Otherwise Keras-2 Adam with the network's lr_t
+// (computed on the host in double), then Dale projection / mask of W_rec and W_in >= 0. Shapes:
+// params, m, v (K, P) by network; grads (count, P) by launch slot (ParamLayout slices). Mapping:
+// one CTA of 256 threads per launched network; two passes over its P parameters (norms, then
+// update), the second mostly from L1/L2. Deterministic: fixed-order block reductions.
 #include <cmath>
 
 #include "host/cuda/error.hpp"

@@ -1,6 +1,6 @@
 // Fused recurrent kernels of the CUDA backend (twins of kernels/cpu/rnn.cpp).
 //
-// Math (SPEC §1, kernels/rnn_args.hpp): forward a_t = W h_t + W_in x_t + b,
+// Math (docs/MODEL.md §1, kernels/rnn_args.hpp): forward a_t = W h_t + W_in x_t + b,
 // h_{t+1} = (1-alpha) h_t + alpha tanh(a_t) + noise_t, y_t = W_out h_{t+1} + b_out; backward
 // g_t = (1-alpha) g_{t+1} + W^T delta_{t+1} + W_out^T grad_y_t (+ rate term),
 // delta_t = alpha g_t (1 - tanh(a_t)^2). Shapes per network: x (T,B,I), h (T+1,B,N), th and

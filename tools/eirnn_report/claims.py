@@ -1,4 +1,4 @@
-"""The claims C1-C4 of SPEC §7, tested on the networks that learned, at every stage.
+"""The claims C1-C4 of docs/MODEL.md §7, tested on the networks that learned, at every stage.
 
 Each claim is evaluated at the three stages (initial, after the first projection, trained) with the
 same rule; the verdict (reproduced / not reproduced / inconclusive) is the trained stage's outcome.

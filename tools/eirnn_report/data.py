@@ -240,7 +240,7 @@ def _sorted_eigs(w: np.ndarray) -> np.ndarray:
 
 
 def _project(w: np.ndarray, sign: np.ndarray, axis: str) -> np.ndarray:
-    """One Dale projection (SPEC §2): wrong-signed entries set to 0."""
+    """One Dale projection (docs/MODEL.md §2): wrong-signed entries set to 0."""
     signs = sign[:, None, :] if axis != "incoming" else sign[:, :, None]
     return np.where(w * signs >= 0, w, 0.0)
 
@@ -271,7 +271,7 @@ def _read_eigs(node, config: dict, notes: list) -> dict:
 
 
 def metrics_from_eigs(lam: np.ndarray, outliers: int) -> dict:
-    """rho, r_outer, r_inner, r_inner_p2 and ring_ratio of (K,N) eigenvalues (SPEC §6)."""
+    """rho, r_outer, r_inner, r_inner_p2 and ring_ratio of (K,N) eigenvalues (docs/MODEL.md §6)."""
     modulus = -np.sort(-np.abs(lam), axis=1)
     k = min(outliers, modulus.shape[1] - 1)
     r_outer = modulus[:, k]

@@ -7,7 +7,8 @@ from .data import STAGES, STAGE_TITLES, Cell, Results, family_label
 from .plotting import DALE_COLORS, FigureFile, circle, finish, no_data, save, slug, subplots
 from .stats import mean_sem
 
-PROJECTED_DISC = float(np.sqrt(0.5 - 0.5 / np.pi))  # SPEC §7: bulk radius after one projection
+# docs/MODEL.md §7: bulk radius after one projection
+PROJECTED_DISC = float(np.sqrt(0.5 - 0.5 / np.pi))
 _LEGEND_CIRCLES = (("unit circle", {"color": "black", "lw": 0.8}),
                    ("mean r_outer", {"color": "tab:red", "lw": 1.4}),
                    ("mean r_inner", {"color": "tab:green", "lw": 1.2, "ls": ":"}),

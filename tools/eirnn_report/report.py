@@ -25,7 +25,7 @@ def _overview(doc: Document, results: Results) -> None:
 
 
 def _claims_tables(doc: Document, claims: list) -> None:
-    doc.heading(2, "Claims (SPEC §7)")
+    doc.heading(2, "Claims (docs/MODEL.md §7)")
     header = ["claim", "statement", "verdict"] + [STAGE_TITLES[s] for s in STAGES] + ["controls"]
     doc.table(header, [[c.claim, c.statement, c.verdict]
                        + [c.stages[s].outcome for s in STAGES] + [c.control] for c in claims])
