@@ -105,7 +105,7 @@ void add_train_command(CLI::App& app) {
     sub->add_option("--eig-method", args->eig_method, eig_method_help())->capture_default_str();
     sub->add_flag("--dynamics", args->dynamics,
                   "also find the fixed points of every trained network (as `eirnn dynamics`, "
-                  "with the options below)");
+                  "with the options below, on --backend)");
     args->dyn.add(sub);
     sub->callback([args] { run(*args); });
 }
