@@ -17,16 +17,27 @@
 namespace eirnn::cuda {
 namespace {
 
-constexpr unsigned kFull = 0xffffffffu;
-
-__device__ double warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
-    return v;
+/// Sum (or max) of the 32 lanes' values v[0..31] in one fixed order (four interleaved partial sums,
+/// then pairwise): every lane that runs it gets the same bits.
+__device__ double tree_sum(const double* v) {
+    double a0 = v[0], a1 = v[1], a2 = v[2], a3 = v[3];
+    for (int i = 4; i < 32; i += 4) {
+        a0 += v[i];
+        a1 += v[i + 1];
+        a2 += v[i + 2];
+        a3 += v[i + 3];
+    }
+    return (a0 + a1) + (a2 + a3);
 }
-
-__device__ double warp_max(double v) {
-    for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_xor_sync(kFull, v, o));
-    return v;
+__device__ double tree_max(const double* v) {
+    double a0 = v[0], a1 = v[1], a2 = v[2], a3 = v[3];
+    for (int i = 4; i < 32; i += 4) {
+        a0 = fmax(a0, v[i]);
+        a1 = fmax(a1, v[i + 1]);
+        a2 = fmax(a2, v[i + 2]);
+        a3 = fmax(a3, v[i + 3]);
+    }
+    return fmax(fmax(a0, a1), fmax(a2, a3));
 }
 
 /// One warp's view of its problem.
@@ -39,20 +50,34 @@ struct WarpSystem {
     int lane;
     double* xs;   // (N) shared: the state being evaluated
     double* dgs;  // (N) shared: D G
+    double* red;  // (2,32) shared: the lanes' partials of a reduction, two slots used in turn
+    int slot = 0;
 
-    __device__ double dot(const double* a, const double* b) const {
+    /// The lanes' partials through shared memory: one __syncwarp per reduction. A slot is written
+    /// again two reductions later, after the next reduction's __syncwarp has ordered every read.
+    __device__ const double* exchange(double v) {
+        double* r = red + 32 * slot;
+        slot ^= 1;
+        r[lane] = v;
+        __syncwarp();
+        return r;
+    }
+    __device__ double warp_sum(double v) { return tree_sum(exchange(v)); }
+    __device__ double warp_max(double v) { return tree_max(exchange(v)); }
+
+    __device__ double dot(const double* a, const double* b) {
         double s = 0;
         for (int i = lane; i < N; i += 32) s += a[i] * b[i];
         return warp_sum(s);
     }
-    __device__ double max_abs(const double* a) const {
+    __device__ double max_abs(const double* a) {
         double m = 0;
         for (int i = lane; i < N; i += 32) m = fmax(m, fabs(a[i]));
         return warp_max(m);
     }
 
     /// q(x); grad q into g; G into gs.
-    __device__ double evaluate(const double* x, double* g, double* gs) const {
+    __device__ double evaluate(const double* x, double* g, double* gs) {
         for (int i = lane; i < N; i += 32) xs[i] = x[i];
         __syncwarp();
         double ss = 0;
@@ -86,7 +111,8 @@ __global__ void __launch_bounds__(kDynamicsMaxThreads) dynamics_lbfgs_kernel(Dyn
     const double* w = a.w + prob * nn;
     const double* c = a.c + static_cast<std::size_t>(prob) * N;
     int ld = N;
-    double* shared_w = smem + 2 * static_cast<std::size_t>(N) * warps;
+    const std::size_t per_warp = 2 * static_cast<std::size_t>(N) + 64;
+    double* shared_w = smem + per_warp * warps;
     if (a.w_onchip) {
         ld = a.ld;
         double* shared_c = shared_w + static_cast<std::size_t>(N) * ld;
@@ -100,14 +126,8 @@ __global__ void __launch_bounds__(kDynamicsMaxThreads) dynamics_lbfgs_kernel(Dyn
     }
     if (warp >= a.block_states[blockIdx.x]) return;
     const std::size_t state = static_cast<std::size_t>(a.block_state[blockIdx.x]) + warp;
-    const WarpSystem sys{w,
-                         ld,
-                         c,
-                         a.alpha[prob],
-                         N,
-                         lane,
-                         smem + 2 * static_cast<std::size_t>(N) * warp,
-                         smem + 2 * static_cast<std::size_t>(N) * warp + N};
+    double* mine = smem + per_warp * warp;
+    WarpSystem sys{w, ld, c, a.alpha[prob], N, lane, mine, mine + N, mine + 2 * N};
 
     // Scratch of the state: g, d, trial x, trial g, G, S (H,N), Y (H,N), then per lane rho (H) and
     // the two-loop coefficients (H), interleaved over lanes (each lane reads only what it wrote).
@@ -127,7 +147,7 @@ __global__ void __launch_bounds__(kDynamicsMaxThreads) dynamics_lbfgs_kernel(Dyn
     double finite = isfinite(q) ? 1.0 : 0.0;
     for (int i = lane; i < N; i += 32)
         if (!isfinite(g[i])) finite = 0.0;
-    bool active = -warp_max(-finite) > 0.5;  // every lane's elements finite
+    bool active = -sys.warp_max(-finite) > 0.5;  // every lane's elements finite
     int count = 0, head = 0;
     for (int it = 0; it < a.iterations && active; ++it) {
         // Direction by the two-loop recursion.
@@ -221,7 +241,7 @@ int dynamics_ld(int N) {
 }
 
 std::size_t dynamics_smem_bytes(int N, int warps, bool w_onchip, int ld) {
-    std::size_t doubles = 2 * static_cast<std::size_t>(N) * warps;
+    std::size_t doubles = (2 * static_cast<std::size_t>(N) + 64) * warps;
     if (w_onchip) doubles += static_cast<std::size_t>(N) * ld + N;
     return doubles * sizeof(double);
 }

@@ -39,8 +39,8 @@ EIRNN_HD inline std::size_t dynamics_scratch_doubles(int N, int history) {
            2 * static_cast<std::size_t>(history) * 32;
 }
 
-/// Dynamic shared memory of a launch: two broadcast vectors (N) per warp, and W (N x ld) and c (N)
-/// when on chip.
+/// Dynamic shared memory of a launch: per warp two broadcast vectors (N) and two reduction slots
+/// (32 each), and W (N x ld) and c (N) when on chip.
 std::size_t dynamics_smem_bytes(int N, int warps, bool w_onchip, int ld);
 
 /// Leading dimension of W on chip: N rounded up to an odd number (rows read by lanes without bank
