@@ -2,8 +2,8 @@
 // q(h) = 1/2 |F(h) - h|^2 from all M initial states (the states still moving are packed into one
 // (m,N) matrix, so each evaluation of q and its gradient is two dgemm calls), greedy clustering of
 // the endpoints, damped Newton refinement of one representative per cluster, a second merge, and
-// the Jacobian spectra of all kept points of all problems through one EigSolver. The L-BFGS phase is
-// the CPU's DynamicsSearch (CpuSearch below) unless another one (the GPU's) is given.
+// the Jacobian spectra of all kept points of all problems through one EigSolver. The L-BFGS phase
+// is the CPU's DynamicsSearch (CpuSearch below) unless another one (the GPU's) is given.
 //   G(h) = F(h) - h = a (tanh(W h + c) - h),  grad q = J_G^T G = a (W^T (D G) - G),
 //   D = diag(1 - tanh^2(W h + c)),            J_G = a (D W - I).
 // Written by hand: no packaged library batches many small nonlinear least-squares problems.

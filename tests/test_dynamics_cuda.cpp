@@ -187,10 +187,10 @@ TEST(CudaDynamics, BistableN2CoupledThreeFixedPoints) {
 }
 
 /// The default settings; on the emulated device (about half a second per initial state under
-/// ThreadSanitizer) at most 100 L-BFGS iterations, for both paths alike.
+/// ThreadSanitizer) at most 60 L-BFGS iterations, for both paths alike.
 DynamicsSettings emulated_settings() {
     DynamicsSettings s;
-    if (testutil::gpu_emulated()) s.iterations = 100;
+    if (testutil::gpu_emulated()) s.iterations = 60;
     return s;
 }
 
@@ -220,7 +220,7 @@ struct RandomSet {
 TEST(CudaDynamics, RandomNetworksMatchTheCpu_OnChipAndGlobal) {
     EIRNN_REQUIRE_GPU();
     const bool emu = testutil::gpu_emulated();
-    RandomSet rs(emu ? 8 : 24, emu ? 12 : 96, emu ? 5 : 8);
+    RandomSet rs(emu ? 8 : 24, emu ? 8 : 96, emu ? 5 : 8);
     const DynamicsSettings s = emulated_settings();
     std::vector<PointSet> cpu = cpu_solve(rs.probs, s);
     int fixed = 0, multi = 0, slow = 0;
@@ -233,12 +233,14 @@ TEST(CudaDynamics, RandomNetworksMatchTheCpu_OnChipAndGlobal) {
     EXPECT_GT(multi, 0) << "the test systems should have networks with several fixed points";
     EXPECT_TRUE(cpu[2].skipped);
     EXPECT_TRUE(cpu[3].skipped);
-    // On chip with full blocks, on chip with partial blocks (3 states per block), global memory.
+    // On chip with full blocks, on chip with partial blocks (3 states per block; not on the
+    // emulated device, where SameSeedsBitIdentical has partial blocks), global memory.
     struct Variant {
         const char* name;
         cuda::DynamicsGpuOptions opt;
     };
-    std::vector<Variant> variants = {{"on chip", {}}, {"on chip, 3 warps", {false, 3}}};
+    std::vector<Variant> variants = {{"on chip", {}}};
+    if (!emu) variants.push_back({"on chip, 3 warps", {false, 3}});
     variants.push_back({"global", {true, 0}});
     double max_err = 0;
     for (const Variant& v : variants) {
@@ -257,7 +259,7 @@ TEST(CudaDynamics, RandomNetworksMatchTheCpu_OnChipAndGlobal) {
 TEST(CudaDynamics, SameSeedsBitIdentical) {
     EIRNN_REQUIRE_GPU();
     const bool emu = testutil::gpu_emulated();
-    RandomSet rs(emu ? 8 : 24, emu ? 8 : 96, 4);
+    RandomSet rs(emu ? 8 : 24, emu ? 6 : 96, 4);
     const DynamicsSettings s = emulated_settings();
     std::vector<PointSet> a = gpu_solve(rs.probs, s), b = gpu_solve(rs.probs, s);
     ASSERT_EQ(a.size(), b.size());
@@ -339,8 +341,8 @@ TEST(CudaDynamicsCli, BackendCudaMatchesCpuDivergedSkipped) {
     }
     fs::copy_file(a, b);
     std::string err;
-    ASSERT_EQ(eirnn_run(dir.path, "dynamics " + a + " --starts 16 --backend cpu", &err), 0) << err;
-    ASSERT_EQ(eirnn_run(dir.path, "dynamics " + b + " --starts 16 --backend cuda", &err), 0) << err;
+    ASSERT_EQ(eirnn_run(dir.path, "dynamics " + a + " --starts 12 --backend cpu", &err), 0) << err;
+    ASSERT_EQ(eirnn_run(dir.path, "dynamics " + b + " --starts 12 --backend cuda", &err), 0) << err;
     EXPECT_NE(err.find("network 1: skipped (diverged"), std::string::npos) << err;
     h5::Id fa = h5::open_read(a), fb = h5::open_read(b);
     const std::string d = "groups/g0000/dynamics/";
