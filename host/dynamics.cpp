@@ -437,7 +437,7 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
     validate(s);
     const int n_prob = static_cast<int>(problems.size());
     std::vector<PointSet> out(n_prob);
-    std::vector<DynamicsProblem> todo;  // the searchable problems
+    std::vector<DynamicsProblem> live;  // the searchable problems
     std::vector<int> where;
     for (int i = 0; i < n_prob; ++i) {
         out[i].N = problems[i].N;
@@ -445,7 +445,7 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
             out[i].skipped = true;
             continue;
         }
-        todo.push_back(problems[i]);
+        live.push_back(problems[i]);
         where.push_back(i);
     }
     std::unique_ptr<DynamicsSearch> cpu_search;
@@ -454,10 +454,10 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
         search = cpu_search.get();
     }
     std::vector<std::vector<double>> ends, qs;
-    if (!todo.empty()) search->descend(todo, s, ends, qs);
-    if (ends.size() != todo.size() || qs.size() != todo.size())
+    if (!live.empty()) search->descend(live, s, ends, qs);
+    if (ends.size() != live.size() || qs.size() != live.size())
         throw Error("find_fixed_points: the " + search->name() + " search returned " +
-                    std::to_string(ends.size()) + " results for " + std::to_string(todo.size()) +
+                    std::to_string(ends.size()) + " results for " + std::to_string(live.size()) +
                     " problems");
     const int max_threads = threads > 0 ? threads : omp_get_max_threads();
     const int nt = std::max(1, std::min(max_threads, n_prob));
@@ -466,9 +466,9 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
         cpu::set_blas_threads(1);
         std::exception_ptr err;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (std::size_t t = 0; t < todo.size(); ++t) {
+        for (std::size_t t = 0; t < live.size(); ++t) {
             try {
-                out[where[t]] = refine(todo[t], s, ends[t], qs[t]);
+                out[where[t]] = refine(live[t], s, ends[t], qs[t]);
             } catch (...) {
 #pragma omp critical
                 if (!err) err = std::current_exception();
