@@ -3,17 +3,30 @@
 // trajectories plus noise; prints networks/s and what was found. --dump FILE writes the problems
 // and the per-network counts for bench/dynamics_compare.py, which times a SciPy reference on the
 // same problems in the same run.
+// --backend cuda: the GPU mode (L-BFGS on the device, host/cuda/dynamics.hpp; spectra by the
+// GPU's eigensolver), timed after a warm-up call; --compare-cpu then also runs the CPU path once
+// on the same problems and prints how far the two are apart (counts, classes, basins, the largest
+// |h_gpu - h_cpu| over the fixed points of the networks whose points match one to one). On these
+// chaotic networks (thousands of slow points) a few states may end elsewhere when the two paths
+// round differently; the tests (tests/test_dynamics_cuda.cpp) hold the GPU to the CPU exactly.
+//   dynamics_cpu [--networks 64] [--units 100] [--starts 256] [--backend cpu|cuda|auto]
+//                [--compare-cpu] [--repeat 1] [--threads 0] [--gain 1.5] [--dump FILE]
 #include <hdf5.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "host/backend.hpp"
+#include "host/config.hpp"
 #include "host/dynamics.hpp"
+#include "host/eig_solver.hpp"
+#include "host/error.hpp"
 #include "host/h5.hpp"
 
 namespace {
@@ -36,7 +49,39 @@ std::string arg_str(int argc, char** argv, const char* name) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+bool arg_flag(int argc, char** argv, const char* name) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == name) return true;
+    return false;
+}
+
+/// Prints how the GPU's points differ from the CPU's; true when they agree (same counts, kinds,
+/// classes and basins, fixed points within 1e-9).
+bool compare(const std::vector<eirnn::PointSet>& g, const std::vector<eirnn::PointSet>& c) {
+    int count_diff = 0, class_diff = 0, basin_diff = 0;
+    double hmax = 0;
+    for (std::size_t k = 0; k < g.size(); ++k) {
+        if (g[k].size() != c[k].size() || g[k].kind != c[k].kind) {
+            ++count_diff;
+            continue;
+        }
+        class_diff += g[k].stability != c[k].stability;
+        basin_diff += g[k].basin != c[k].basin;
+        const std::size_t n = g[k].N;
+        for (int p = 0; p < g[k].size(); ++p)
+            if (g[k].kind[p] == eirnn::PointKind::Fixed)
+                for (std::size_t i = 0; i < n; ++i)
+                    hmax = std::max(hmax, std::abs(g[k].h[p * n + i] - c[k].h[p * n + i]));
+    }
+    std::printf(
+        "  vs cpu: of %zu networks, %d with other point counts or kinds, %d with other classes, "
+        "%d with other basins; max |h_gpu - h_cpu| over the fixed points of the others %.3g\n",
+        g.size(), count_diff, class_diff, basin_diff, hmax);
+    std::printf("RESULT gpu_cpu_max_h_diff %.3g\n", hmax);
+    return count_diff == 0 && class_diff == 0 && basin_diff == 0 && hmax <= 1e-9;
+}
+
+int main(int argc, char** argv) try {
     const int K = arg_int(argc, argv, "--networks", 64);
     const int N = arg_int(argc, argv, "--units", 100);
     const int M = arg_int(argc, argv, "--starts", 256);
@@ -44,6 +89,14 @@ int main(int argc, char** argv) {
     const int repeat = arg_int(argc, argv, "--repeat", 1);
     const double gain = arg_double(argc, argv, "--gain", 1.5);
     const std::string dump = arg_str(argc, argv, "--dump");
+    const std::string backend_name = arg_str(argc, argv, "--backend");
+    const bool compare_cpu = arg_flag(argc, argv, "--compare-cpu");
+    const auto backend = eirnn::parse_backend(backend_name.empty() ? "cpu" : backend_name);
+    if (!backend) throw eirnn::InputError("--backend: cpu, cuda or auto");
+    std::unique_ptr<eirnn::DynamicsSearch> search = eirnn::make_dynamics_search(*backend, threads);
+    std::unique_ptr<eirnn::EigSolver> solver =
+        eirnn::make_eig_solver(*backend, eirnn::EigMethod::Auto, threads);
+    const bool gpu = search->name() != "cpu";
     const std::size_t nn = std::size_t(N) * N;
 
     std::vector<double> w(K * nn), c(std::size_t(K) * N), x0(std::size_t(K) * M * N);
@@ -85,9 +138,10 @@ int main(int argc, char** argv) {
 
     std::vector<eirnn::PointSet> found;
     double best = 1e300;
+    if (gpu) found = eirnn::find_fixed_points(probs, s, threads, solver.get(), search.get());
     for (int r = 0; r < repeat; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
-        found = eirnn::find_fixed_points(probs, s, threads);
+        found = eirnn::find_fixed_points(probs, s, threads, solver.get(), search.get());
         const double sec =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         best = std::min(best, sec);
@@ -101,11 +155,22 @@ int main(int argc, char** argv) {
         slow += n_slow[k];
         stable += found[k].count_stable_fixed();
     }
-    std::printf("dynamics_cpu: K=%d N=%d M=%d gain=%.2f threads=%d\n", K, N, M, gain, threads);
+    std::printf("dynamics_cpu: K=%d N=%d M=%d gain=%.2f threads=%d search=%s eig=%s\n", K, N, M,
+                gain, threads, search->name().c_str(), solver->name().c_str());
     std::printf("  %.3f s (best of %d)  %.2f networks/s  %.4f s/network\n", best, repeat, K / best,
                 best / K);
     std::printf("  found %ld fixed points (%ld stable), %ld slow points\n", fixed, stable, slow);
     std::printf("RESULT eirnn_seconds_per_network %.6f\n", best / K);
+    if (gpu) std::printf("RESULT gpu_networks_per_second %.3f\n", K / best);
+    bool agree = true;
+    if (gpu && compare_cpu) {
+        const auto t0 = std::chrono::steady_clock::now();
+        std::vector<eirnn::PointSet> cpu = eirnn::find_fixed_points(probs, s, threads);
+        const double sec =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("  cpu path: %.3f s  %.2f networks/s\n", sec, K / sec);
+        agree = compare(found, cpu);
+    }
 
     if (!dump.empty()) {
         eirnn::h5::quiet();
@@ -131,5 +196,9 @@ int main(int argc, char** argv) {
         eirnn::h5::write_attr(f, "eirnn_seconds_per_network", best / K);
         eirnn::h5::write_attr(f, "threads", static_cast<std::int64_t>(threads));
     }
+    if (gpu && compare_cpu) std::printf("RESULT gpu_cpu_agree %d\n", agree ? 1 : 0);
     return 0;
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "dynamics_cpu: %s\n", e.what());
+    return 2;
 }

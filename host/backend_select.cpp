@@ -1,11 +1,13 @@
 // Backend and eigensolver selection. Built into the eirnn_backends library, which sees
 // EIRNN_HAVE_CUDA when the CUDA backend is part of the build.
 #include "host/backend.hpp"
+#include "host/dynamics.hpp"
 #include "host/eig_solver.hpp"
 #include "host/error.hpp"
 
 #if defined(EIRNN_HAVE_CUDA)
 #include "host/cuda/cuda_backend.hpp"
+#include "host/cuda/dynamics.hpp"
 #include "host/cuda/eig.hpp"
 #endif
 
@@ -57,6 +59,18 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
 #endif
     }
     return make_cpu_backend(threads);
+}
+
+std::unique_ptr<DynamicsSearch> make_dynamics_search(BackendKind kind, int threads) {
+    if (kind == BackendKind::Auto) kind = cuda_available() ? BackendKind::Cuda : BackendKind::Cpu;
+    if (kind == BackendKind::Cpu) return make_cpu_dynamics_search(threads);
+#if defined(EIRNN_HAVE_CUDA)
+    if (!cuda::device_usable())
+        throw InputError("--backend cuda: no usable CUDA device (" + cuda::device_problem() + ")");
+    return cuda::make_cuda_dynamics_search();
+#else
+    throw InputError("--backend cuda: this build of eirnn has no CUDA backend");
+#endif
 }
 
 std::unique_ptr<EigSolver> make_eig_solver(BackendKind backend, EigMethod method, int threads) {

@@ -2,7 +2,8 @@
 // q(h) = 1/2 |F(h) - h|^2 from all M initial states (the states still moving are packed into one
 // (m,N) matrix, so each evaluation of q and its gradient is two dgemm calls), greedy clustering of
 // the endpoints, damped Newton refinement of one representative per cluster, a second merge, and
-// the Jacobian spectra of all kept points of all problems through one EigSolver.
+// the Jacobian spectra of all kept points of all problems through one EigSolver. The L-BFGS phase
+// is the CPU's DynamicsSearch (CpuSearch below) unless another one (the GPU's) is given.
 //   G(h) = F(h) - h = a (tanh(W h + c) - h),  grad q = J_G^T G = a (W^T (D G) - G),
 //   D = diag(1 - tanh^2(W h + c)),            J_G = a (D W - I).
 // Written by hand: no packaged library batches many small nonlinear least-squares problems.
@@ -21,13 +22,14 @@
 #include "host/eig_solver.hpp"
 #include "host/error.hpp"
 #include "kernels/cpu/blas.hpp"
+#include "kernels/dynamics_lbfgs.hpp"
 
 namespace eirnn {
 namespace {
 
-constexpr double kArmijo = 1e-4;
-constexpr double kMaxStep = 1.0;  // largest max-norm step of one L-BFGS iteration
-constexpr int kChunk = 64;        // initial states per job of the L-BFGS phase
+using lbfgs::kArmijo;
+using lbfgs::kMaxStep;      // largest max-norm step of one L-BFGS iteration
+constexpr int kChunk = 64;  // initial states per job of the L-BFGS phase
 
 bool finite(const double* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
@@ -78,7 +80,7 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
     evaluate(p, M, X.data(), a.data(), gs.data(), q.data(), g.data());
     for (int r = 0; r < M; ++r)
         if (!std::isfinite(q[r]) || !finite(&g[r * n], n)) active[r] = 0;
-    const double q_done = s.candidate_q * 1e-4;  // Newton finishes the candidates
+    const double q_done = s.candidate_q * lbfgs::kDoneFactor;
     std::vector<int> rows, trial, retry;
     for (int it = 0; it < s.iterations; ++it) {
         rows.clear();
@@ -128,7 +130,7 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
         }
         // Backtracking (Armijo) line search, all rows that still search in one evaluation.
         trial = rows;
-        for (int ls = 0; ls < 40 && !trial.empty(); ++ls) {
+        for (int ls = 0; ls < lbfgs::kLineSearchTries && !trial.empty(); ++ls) {
             const int m = static_cast<int>(trial.size());
             for (int k = 0; k < m; ++k) {
                 const int r = trial[k];
@@ -147,7 +149,7 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
                         yr[i] = gp[k * n + i] - g[r * n + i];
                     }
                     const double sy = cblas_ddot(N, sr, 1, yr, 1);
-                    if (sy > 1e-300) {
+                    if (sy > lbfgs::kMinCurvature) {
                         rho[std::size_t(r) * H + head[r]] = 1.0 / sy;
                         head[r] = (head[r] + 1) % H;
                         count[r] = std::min(count[r] + 1, H);
@@ -159,7 +161,8 @@ void lbfgs(const DynamicsProblem& p, const DynamicsSettings& s, std::vector<doub
                     double gmax = 0;
                     for (std::size_t i = 0; i < n; ++i)
                         gmax = std::max(gmax, std::abs(g[r * n + i]));
-                    if (q[r] < q_done || gmax < 1e-13 || q_old - q[r] <= 1e-13 * q_old)
+                    if (q[r] < q_done || gmax < lbfgs::kGradTol ||
+                        q_old - q[r] <= lbfgs::kRelDecrease * q_old)
                         active[r] = 0;
                 } else {
                     t[r] *= 0.5;
@@ -366,33 +369,34 @@ void jacobian(const DynamicsProblem& p, const double* h, double* J) {
     }
 }
 
-std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problems,
-                                        const DynamicsSettings& s, int threads, EigSolver* solver) {
-    validate(s);
-    const int n_prob = static_cast<int>(problems.size());
-    std::vector<PointSet> out(n_prob);
-    // Jobs of at most kChunk initial states of one problem: threads share the work even for a
-    // single network, and a fixed chunk keeps the results independent of the thread count.
-    struct Job {
-        int prob, first, count;
-    };
-    std::vector<Job> jobs;
-    std::vector<std::vector<double>> ends(n_prob), qs(n_prob);
-    for (int i = 0; i < n_prob; ++i) {
-        const DynamicsProblem& p = problems[i];
-        out[i].N = p.N;
-        if (!searchable(p)) {
-            out[i].skipped = true;
-            continue;
+namespace {
+
+class CpuSearch final : public DynamicsSearch {
+public:
+    explicit CpuSearch(int threads) : threads_(threads) {}
+    std::string name() const override { return "cpu"; }
+
+    void descend(std::span<const DynamicsProblem> problems, const DynamicsSettings& s,
+                 std::vector<std::vector<double>>& ends,
+                 std::vector<std::vector<double>>& qs) override {
+        const int n_prob = static_cast<int>(problems.size());
+        ends.assign(n_prob, {});
+        qs.assign(n_prob, {});
+        // Jobs of at most kChunk initial states of one problem: threads share the work even for a
+        // single network, and a fixed chunk keeps the results independent of the thread count.
+        struct Job {
+            int prob, first, count;
+        };
+        std::vector<Job> jobs;
+        for (int i = 0; i < n_prob; ++i) {
+            const DynamicsProblem& p = problems[i];
+            ends[i].resize(std::size_t(p.M) * p.N);
+            qs[i].resize(p.M);
+            for (int first = 0; first < p.M; first += kChunk)
+                jobs.push_back({i, first, std::min(kChunk, p.M - first)});
         }
-        ends[i].resize(std::size_t(p.M) * p.N);
-        qs[i].resize(p.M);
-        for (int first = 0; first < p.M; first += kChunk)
-            jobs.push_back({i, first, std::min(kChunk, p.M - first)});
-    }
-    const int max_threads = threads > 0 ? threads : omp_get_max_threads();
-    const int nt = std::max(1, std::min<int>(max_threads, static_cast<int>(jobs.size())));
-    {
+        const int max_threads = threads_ > 0 ? threads_ : omp_get_max_threads();
+        const int nt = std::max(1, std::min<int>(max_threads, static_cast<int>(jobs.size())));
         const int blas_before = cpu::blas_threads();
         cpu::set_blas_threads(1);
         std::exception_ptr err;
@@ -413,12 +417,58 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
                 if (!err) err = std::current_exception();
             }
         }
-#pragma omp parallel for schedule(dynamic, 1) \
-    num_threads(std::max(1, std::min(max_threads, n_prob)))
-        for (int i = 0; i < n_prob; ++i) {
-            if (out[i].skipped) continue;
+        cpu::set_blas_threads(blas_before);
+        if (err) std::rethrow_exception(err);
+    }
+
+private:
+    int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<DynamicsSearch> make_cpu_dynamics_search(int threads) {
+    return std::make_unique<CpuSearch>(threads);
+}
+
+std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problems,
+                                        const DynamicsSettings& s, int threads, EigSolver* solver,
+                                        DynamicsSearch* search) {
+    validate(s);
+    const int n_prob = static_cast<int>(problems.size());
+    std::vector<PointSet> out(n_prob);
+    std::vector<DynamicsProblem> live;  // the searchable problems
+    std::vector<int> where;
+    for (int i = 0; i < n_prob; ++i) {
+        out[i].N = problems[i].N;
+        if (!searchable(problems[i])) {
+            out[i].skipped = true;
+            continue;
+        }
+        live.push_back(problems[i]);
+        where.push_back(i);
+    }
+    std::unique_ptr<DynamicsSearch> cpu_search;
+    if (!search) {
+        cpu_search = make_cpu_dynamics_search(threads);
+        search = cpu_search.get();
+    }
+    std::vector<std::vector<double>> ends, qs;
+    if (!live.empty()) search->descend(live, s, ends, qs);
+    if (ends.size() != live.size() || qs.size() != live.size())
+        throw Error("find_fixed_points: the " + search->name() + " search returned " +
+                    std::to_string(ends.size()) + " results for " + std::to_string(live.size()) +
+                    " problems");
+    const int max_threads = threads > 0 ? threads : omp_get_max_threads();
+    const int nt = std::max(1, std::min(max_threads, n_prob));
+    {
+        const int blas_before = cpu::blas_threads();
+        cpu::set_blas_threads(1);
+        std::exception_ptr err;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (std::size_t t = 0; t < live.size(); ++t) {
             try {
-                out[i] = refine(problems[i], s, ends[i], qs[i]);
+                out[where[t]] = refine(live[t], s, ends[t], qs[t]);
             } catch (...) {
 #pragma omp critical
                 if (!err) err = std::current_exception();

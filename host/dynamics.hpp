@@ -5,13 +5,17 @@
 // evaluation), then Newton refinement of the candidates, de-duplication, and the Jacobian
 // J = (1-a) I + a diag(1 - tanh^2(W h + c)) W at every point with its eigenvalues (any EigSolver).
 // Everything in double precision; threads over chunks of 64 initial states (any problem), then over
-// problems; the chunks are fixed, so the results do not depend on the thread count.
+// problems; the chunks are fixed, so the results do not depend on the thread count. The L-BFGS
+// phase is a DynamicsSearch: the CPU's here, the GPU's in host/cuda/dynamics.hpp (one warp per
+// initial state, the same iteration); clustering, Newton, the Jacobians and the spectra stay here.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "host/config.hpp"
 #include "host/spectra.hpp"
 
 namespace eirnn {
@@ -74,10 +78,35 @@ double speed(const DynamicsProblem& p, const double* h);
 /// J (N,N) row-major = (1-alpha) I + alpha diag(1 - tanh^2(W h + c)) W at h.
 void jacobian(const DynamicsProblem& p, const double* h, double* J);
 
-/// Searches every problem (threads over problems; 0 = all cores) and computes the Jacobian
-/// spectra with `solver` (null: LAPACK). Results in the order of `problems`.
+/// The L-BFGS phase of the search: from every initial state of every problem to its endpoint.
+/// Per initial state it is one fixed iteration (kernels/dynamics_lbfgs.hpp); backends differ only
+/// in the rounding of their sums and of tanh.
+class DynamicsSearch {
+public:
+    virtual ~DynamicsSearch() = default;
+    /// "cpu" or "cuda".
+    virtual std::string name() const = 0;
+    /// ends[i] (M_i,N_i) and q[i] (M_i): the endpoints of problem i and their q. Every problem
+    /// has finite w, c and starts, M >= 1 and N >= 1.
+    virtual void descend(std::span<const DynamicsProblem> problems, const DynamicsSettings& s,
+                         std::vector<std::vector<double>>& ends,
+                         std::vector<std::vector<double>>& q) = 0;
+};
+
+/// The CPU's L-BFGS: the active states of a chunk of 64 packed into one matrix (two dgemm calls
+/// per evaluation), threads over chunks (0 = all cores).
+std::unique_ptr<DynamicsSearch> make_cpu_dynamics_search(int threads);
+
+/// The search of a backend (host/backend_select.cpp): Cpu, Cuda (InputError "--backend cuda: ..."
+/// without a usable device or CUDA build), Auto (CUDA when usable, else the CPU).
+std::unique_ptr<DynamicsSearch> make_dynamics_search(BackendKind kind, int threads);
+
+/// Searches every problem with `search` (null: the CPU's on `threads` threads; 0 = all cores),
+/// then clusters, refines and classifies on the CPU and computes the Jacobian spectra with
+/// `solver` (null: LAPACK). Results in the order of `problems`.
 std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problems,
                                         const DynamicsSettings& s, int threads,
-                                        EigSolver* solver = nullptr);
+                                        EigSolver* solver = nullptr,
+                                        DynamicsSearch* search = nullptr);
 
 }  // namespace eirnn

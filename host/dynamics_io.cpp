@@ -222,7 +222,8 @@ nlohmann::json to_json(const DynamicsSettings& s) {
 
 GroupDynamics analyse_group_dynamics(const DynamicsGroupData& g,
                                      const std::vector<std::string>& inputs,
-                                     const DynamicsSettings& s, int threads, EigSolver* solver) {
+                                     const DynamicsSettings& s, int threads, EigSolver* solver,
+                                     DynamicsSearch* search) {
     const auto t0 = std::chrono::steady_clock::now();
     GroupDynamics d;
     d.id = g.id;
@@ -290,7 +291,7 @@ GroupDynamics analyse_group_dynamics(const DynamicsGroupData& g,
             problems.push_back(p);
             where.push_back(c * K + k);
         }
-    std::vector<PointSet> found = find_fixed_points(problems, s, threads, solver);
+    std::vector<PointSet> found = find_fixed_points(problems, s, threads, solver, search);
     d.sets.assign(std::size_t(C) * K, PointSet{});
     for (PointSet& ps : d.sets) ps.N = N;
     for (std::size_t i = 0; i < found.size(); ++i) {
@@ -298,6 +299,7 @@ GroupDynamics analyse_group_dynamics(const DynamicsGroupData& g,
         if (d.sets[where[i]].skipped) d.status[where[i]] = 2;
     }
     d.eig_method = solver ? solver->name() : std::string("lapack");
+    d.search = search ? search->name() : std::string("cpu");
     d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return d;
 }
@@ -316,6 +318,7 @@ void write_group_dynamics(hid_t group, const GroupDynamics& d) {
     h5::write_attr(g, "conditions", names.dump());
     h5::write_attr(g, "alpha", d.alpha);
     h5::write_attr(g, "eig_method", d.eig_method);
+    h5::write_attr(g, "search", d.search);
     h5::write_attr(g, "seconds", d.seconds);
     h5::write(g, "inputs", inputs.data(), {C, I});
     std::vector<std::int64_t> offsets = {0};
@@ -391,7 +394,7 @@ DynamicsFile read_dynamics_file(const std::filesystem::path& path) {
 std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
                                                 const std::vector<std::string>& inputs,
                                                 const DynamicsSettings& s, int threads,
-                                                EigSolver* solver) {
+                                                EigSolver* solver, DynamicsSearch* search) {
     validate(s);
     // Conditions of every group first: a bad --input stops before anything is computed.
     for (const DynamicsGroupData& g : f.groups) {
@@ -406,7 +409,7 @@ std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
     h5::AtomicFile file(f.path, true, true);
     h5::write_attr(file.file(), "eirnn_version", std::string(EIRNN_VERSION));
     for (const DynamicsGroupData& g : f.groups) {
-        out.push_back(analyse_group_dynamics(g, inputs, s, threads, solver));
+        out.push_back(analyse_group_dynamics(g, inputs, s, threads, solver, search));
         h5::Id grp = h5::open_group(file.file(), "groups/" + g.id);
         write_group_dynamics(grp, out.back());
     }

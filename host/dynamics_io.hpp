@@ -62,13 +62,16 @@ struct GroupDynamics {
     std::vector<std::uint8_t> status;        // (C*K) 0 analysed, 1 diverged, 2 not finite
     std::vector<std::string> notes;          // one line per skipped network
     std::string eig_method;
+    std::string search = "cpu";  // where the L-BFGS phase ran (DynamicsSearch::name())
     double seconds = 0;
 };
 
-/// Searches every network of a group under every condition of `inputs` (--input values).
+/// Searches every network of a group under every condition of `inputs` (--input values), the
+/// L-BFGS phase with `search` (null: the CPU's), the spectra with `solver` (null: LAPACK).
 GroupDynamics analyse_group_dynamics(const DynamicsGroupData& g,
                                      const std::vector<std::string>& inputs,
-                                     const DynamicsSettings& s, int threads, EigSolver* solver);
+                                     const DynamicsSettings& s, int threads, EigSolver* solver,
+                                     DynamicsSearch* search = nullptr);
 
 /// Writes (replacing) the group's `dynamics/` subgroup.
 void write_group_dynamics(hid_t group, const GroupDynamics& d);
@@ -88,6 +91,7 @@ DynamicsFile read_dynamics_file(const std::filesystem::path& path);
 std::vector<GroupDynamics> update_file_dynamics(const DynamicsFile& f,
                                                 const std::vector<std::string>& inputs,
                                                 const DynamicsSettings& s, int threads,
-                                                EigSolver* solver);
+                                                EigSolver* solver,
+                                                DynamicsSearch* search = nullptr);
 
 }  // namespace eirnn

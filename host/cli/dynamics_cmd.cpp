@@ -173,10 +173,11 @@ void run(DynamicsArgs& a) {
                 throw InputError(f.path.string() + ": groups/" + g.id + ": " + e.what());
             }
     std::unique_ptr<EigSolver> solver = make_eig_solver(backend, method, a.threads);
+    std::unique_ptr<DynamicsSearch> search = make_dynamics_search(backend, a.threads);
     std::vector<std::vector<GroupDynamics>> results;
     for (const DynamicsFile& f : files) {
-        results.push_back(
-            update_file_dynamics(f, a.d.inputs, a.d.settings, a.threads, solver.get()));
+        results.push_back(update_file_dynamics(f, a.d.inputs, a.d.settings, a.threads, solver.get(),
+                                               search.get()));
         for (const GroupDynamics& d : results.back())
             for (const std::string& note : d.notes)
                 std::fprintf(stderr, "%s: %s\n", f.path.c_str(), note.c_str());
@@ -207,8 +208,9 @@ void run_dynamics_on(const std::string& path, const DynamicsOptions& d, BackendK
                      EigMethod method, int threads) {
     DynamicsFile f = read_dynamics_file(path);
     std::unique_ptr<EigSolver> solver = make_eig_solver(backend, method, threads);
+    std::unique_ptr<DynamicsSearch> search = make_dynamics_search(backend, threads);
     std::vector<GroupDynamics> res =
-        update_file_dynamics(f, d.inputs, d.settings, threads, solver.get());
+        update_file_dynamics(f, d.inputs, d.settings, threads, solver.get(), search.get());
     int networks = 0, skipped = 0, two_stable = 0;
     double seconds = 0;
     for (const GroupDynamics& g : res) {
@@ -237,7 +239,8 @@ void add_dynamics_command(CLI::App& app) {
         "Fixed points and slow points of every trained network of results files (Sussillo & "
         "Barak 2013): minimises q(h) = 1/2 |F(h) - h|^2 for F(h) = (1-alpha) h + alpha "
         "tanh(W h + W_in u + b) from initial states sampled from each network's held-out "
-        "trajectories plus noise (batched L-BFGS in double precision, then Newton refinement), "
+        "trajectories plus noise (batched L-BFGS in double precision, on the CPU or one warp per "
+        "initial state on the GPU, then Newton refinement), "
         "de-duplicates, and classifies each point by the eigenvalues of its Jacobian "
         "(stable: no |lambda| > 1, saddle, unstable). Results files are updated in place "
         "(the dynamics/ subgroup of each group; docs/FORMAT.md). Diverged networks are "
@@ -250,8 +253,9 @@ void add_dynamics_command(CLI::App& app) {
     sub->add_option("--threads", args->threads, "CPU threads (0 = all cores)")
         ->capture_default_str();
     sub->add_option("--backend", args->backend,
-                    "auto | cpu | cuda: where the Jacobian eigenvalues are computed (the search "
-                    "runs on the CPU)")
+                    "auto | cpu | cuda: where the L-BFGS search from the initial states and the "
+                    "Jacobian eigenvalues run (auto: cuda when a device is usable; clustering, "
+                    "Newton refinement and classification run on the CPU)")
         ->capture_default_str();
     sub->add_option("--eig-method", args->eig_method, eig_method_help())->capture_default_str();
     sub->callback([args] { run(*args); });

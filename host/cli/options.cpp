@@ -206,7 +206,7 @@ void TrainOptions::add(CLI::App* sub) {
     sub->add_option("--eig-method", eig_method, eig_method_help())->capture_default_str();
     sub->add_flag("--dynamics", dynamics,
                   "also find the fixed points of every trained network (as `eirnn dynamics`, "
-                  "with the options below)");
+                  "with the options below, on --backend)");
     dyn.add(sub);
 }
 

@@ -32,7 +32,7 @@ void SweepCliOptions::add(CLI::App* app) {
     app->add_flag("--quiet,-q", quiet, "no progress bar");
     app->add_flag("--dynamics", dynamics,
                   "after training, find the fixed points of every network (as `eirnn dynamics`, "
-                  "with the options below)");
+                  "with the options below, on --backend)");
     dyn.add(app);
 }
 
