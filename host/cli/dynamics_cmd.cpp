@@ -13,6 +13,7 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
+#include "host/cli/table.hpp"
 #include "host/dynamics_io.hpp"
 #include "host/eig_solver.hpp"
 #include "host/error.hpp"
@@ -45,7 +46,7 @@ const char* status_name(std::uint8_t s) {
     return s == 0 ? "ok" : s == 1 ? "diverged" : "not-finite";
 }
 
-struct Row {
+struct NetworkRow {
     std::string file, group, condition;
     int k;
     std::uint8_t status;
@@ -67,23 +68,16 @@ int count_fixed(const PointSet& ps, Stability s) {
     return n;
 }
 
-std::string fmt(const char* f, double v) {
-    if (std::isnan(v)) return "nan";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
-
-void print_table(const std::vector<Row>& rows) {
+void print_network_table(const std::vector<NetworkRow>& rows) {
     std::vector<std::vector<std::string>> cells = {{"network", "condition", "status", "fixed",
                                                     "stable", "saddle", "unstable", "slow",
                                                     "rho_J(stable)", "rho_J(fixed points)"}};
-    for (const Row& r : rows) {
+    for (const NetworkRow& r : rows) {
         std::string rhos;
         for (int i = 0; i < r.ps->size(); ++i)
             if (r.ps->kind[i] == PointKind::Fixed) {
                 if (!rhos.empty()) rhos += ' ';
-                rhos += fmt("%.3f", r.ps->rho[i]);
+                rhos += format_number("%.3f", r.ps->rho[i]);
             }
         cells.push_back({r.file + " " + r.group + "[" + std::to_string(r.k) + "]", r.condition,
                          status_name(r.status), std::to_string(r.ps->count(PointKind::Fixed)),
@@ -91,45 +85,27 @@ void print_table(const std::vector<Row>& rows) {
                          std::to_string(count_fixed(*r.ps, Stability::Saddle)),
                          std::to_string(count_fixed(*r.ps, Stability::Unstable)),
                          std::to_string(r.ps->count(PointKind::Slow)),
-                         fmt("%.4f", rho_stable(*r.ps)), rhos});
+                         format_number("%.4f", rho_stable(*r.ps)), rhos});
     }
-    std::vector<std::size_t> width(cells[0].size(), 0);
-    for (const auto& line : cells)
-        for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], line[c].size());
-    for (const auto& line : cells) {
-        std::string out;
-        for (std::size_t c = 0; c < line.size(); ++c) {
-            std::string pad(width[c] - line[c].size(), ' ');
-            out += c == 0                 ? line[c] + pad
-                   : c + 1 == line.size() ? "  " + line[c]
-                                          : "  " + pad + line[c];
-        }
-        std::printf("%s\n", out.c_str());
-    }
+    print_columns(cells, /*last_is_text=*/true);
 }
 
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-}
-
-void print_csv(const std::vector<Row>& rows) {
+void print_network_csv(const std::vector<NetworkRow>& rows) {
     std::printf(
         "source,group,condition,k,status,n_fixed,n_stable,n_saddle,n_unstable,n_slow,"
         "rho_J_stable_max\n");
-    for (const Row& r : rows)
+    for (const NetworkRow& r : rows)
         std::printf("%s,%s,%s,%d,%s,%d,%d,%d,%d,%d,%s\n", csv_field(r.file).c_str(),
                     r.group.c_str(), csv_field(r.condition).c_str(), r.k, status_name(r.status),
                     r.ps->count(PointKind::Fixed), count_fixed(*r.ps, Stability::Stable),
                     count_fixed(*r.ps, Stability::Saddle), count_fixed(*r.ps, Stability::Unstable),
-                    r.ps->count(PointKind::Slow), fmt("%.17g", rho_stable(*r.ps)).c_str());
+                    r.ps->count(PointKind::Slow),
+                    format_number("%.17g", rho_stable(*r.ps)).c_str());
 }
 
-void print_json(const std::vector<Row>& rows) {
+void print_network_json(const std::vector<NetworkRow>& rows) {
     nlohmann::json out = nlohmann::json::array();
-    for (const Row& r : rows) {
+    for (const NetworkRow& r : rows) {
         nlohmann::json pts = nlohmann::json::array();
         for (int i = 0; i < r.ps->size(); ++i)
             pts.push_back({{"kind", r.ps->kind[i] == PointKind::Fixed ? "fixed" : "slow"},
@@ -182,7 +158,7 @@ void run(DynamicsArgs& a) {
             for (const std::string& note : d.notes)
                 std::fprintf(stderr, "%s: %s\n", f.path.c_str(), note.c_str());
     }
-    std::vector<Row> rows;
+    std::vector<NetworkRow> rows;
     for (std::size_t i = 0; i < files.size(); ++i)
         for (const GroupDynamics& d : results[i])
             for (std::size_t c = 0; c < d.conditions.size(); ++c)
@@ -190,11 +166,11 @@ void run(DynamicsArgs& a) {
                     rows.push_back({files[i].path.string(), d.id, d.conditions[c].name, k,
                                     d.status[c * d.K + k], &d.sets[c * d.K + k]});
     if (a.format == "csv")
-        print_csv(rows);
+        print_network_csv(rows);
     else if (a.format == "json")
-        print_json(rows);
+        print_network_json(rows);
     else
-        print_table(rows);
+        print_network_table(rows);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
+#include "host/cli/table.hpp"
 #include "host/config.hpp"
 #include "host/eig_solver.hpp"
 #include "host/error.hpp"
@@ -277,13 +278,6 @@ double value(const Row& r, const std::string& name) {
     return std::nan("");
 }
 
-std::string fmt(const char* f, double v) {
-    if (std::isnan(v)) return "nan";
-    char buf[64];
-    std::snprintf(buf, sizeof buf, f, v);
-    return buf;
-}
-
 void print_table(const std::vector<Row>& rows) {
     struct Col {
         std::string title, metric;
@@ -323,31 +317,16 @@ void print_table(const std::vector<Row>& rows) {
         for (const Col& c : cols) {
             if (c.metric.empty()) {
                 double re = value(r, "dom_re"), im = value(r, "dom_im");
-                line.push_back(std::isnan(re) ? "nan" : fmt("%.4f", re) + fmt("%+.4f", im) + "i");
+                line.push_back(std::isnan(re)
+                                   ? "nan"
+                                   : format_number("%.4f", re) + format_number("%+.4f", im) + "i");
             } else {
-                line.push_back(fmt(c.f, value(r, c.metric)));
+                line.push_back(format_number(c.f, value(r, c.metric)));
             }
         }
         cells.push_back(std::move(line));
     }
-    std::vector<std::size_t> width(head.size(), 0);
-    for (const auto& line : cells)
-        for (std::size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], line[c].size());
-    for (const auto& line : cells) {
-        std::string out;
-        for (std::size_t c = 0; c < line.size(); ++c) {
-            std::string pad(width[c] - line[c].size(), ' ');
-            out += c == 0 ? line[c] + pad : "  " + pad + line[c];
-        }
-        std::printf("%s\n", out.c_str());
-    }
-}
-
-std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
+    print_columns(cells);
 }
 
 void print_csv(const std::vector<Row>& rows) {
@@ -364,7 +343,7 @@ void print_csv(const std::vector<Row>& rows) {
                            std::to_string(s.outliers);
         for (const std::string& n : metric_names()) {
             line += ',';
-            line += fmt("%.17g", value(r, n));
+            line += format_number("%.17g", value(r, n));
         }
         std::printf("%s\n", line.c_str());
     }

@@ -69,11 +69,11 @@ void SweepCliOptions::apply(Sweep& s) const {
     }
 }
 
-namespace {
-
-BackendKind backend_of(const Sweep& s) {
+BackendKind sweep_backend(const Sweep& s) {
     return s.cells.empty() ? BackendKind::Auto : s.cells.front().cfg.backend;
 }
+
+namespace {
 
 std::string gflop(double f) {
     char buf[32];
@@ -88,7 +88,7 @@ double measured_rate(const Sweep& s, const SweepCliOptions& o, std::string& how)
         how = "given by --rate";
         return o.rate_gflops * 1e9;
     }
-    auto backend = make_backend(backend_of(s), s.threads);
+    auto backend = make_backend(sweep_backend(s), s.threads);
     Calibration cal = calibrate(s, *backend);
     char buf[200];
     std::snprintf(buf, sizeof buf, "measured now: %s backend, %d networks, N=%d, T=%d, B=%d",
@@ -161,9 +161,9 @@ void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard) {
 }
 
 SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard& shard) {
-    auto backend = make_backend(backend_of(s), s.threads);
+    auto backend = make_backend(sweep_backend(s), s.threads);
     const bool spectra = !s.cells.empty() && s.cells.front().cfg.spectra;
-    auto solver = spectra ? make_eig_solver(backend_of(s), s.eig_method, s.threads) : nullptr;
+    auto solver = spectra ? make_eig_solver(sweep_backend(s), s.eig_method, s.threads) : nullptr;
     SweepRunOptions ro;
     ro.eig_solver = solver.get();
     ro.restart = o.restart;
@@ -202,7 +202,7 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard
     std::fflush(stdout);
     // A shard leaves parts only: the fixed points come with the merge (--merge --dynamics).
     if (o.dynamics && (out.merged || out.already_complete))
-        run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
+        run_dynamics_on(s.output, o.dyn, sweep_backend(s), s.eig_method, s.threads);
     return out;
 }
 

@@ -33,6 +33,9 @@ struct SweepCliOptions {
 /// more than one, that shard's cells and every shard's estimate. Writes nothing.
 void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard = {});
 
+/// The backend the sweep's cells train on (they share one; auto for an empty sweep).
+BackendKind sweep_backend(const Sweep& s);
+
 /// Runs the sweep (or one shard of it), printing a line per group and a summary on stdout; with
 /// --dynamics and a complete output file, then the fixed points of every group.
 SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard& shard = {});

@@ -29,22 +29,18 @@ std::string self_path() {
     return p.string();
 }
 
-BackendKind backend_of(const Sweep& s) {
-    return s.cells.empty() ? BackendKind::Auto : s.cells.front().cfg.backend;
-}
-
 /// The rate assumed for time estimates: --rate, else measured on the sweep's backend here.
 double rate_for(const Sweep& s, const SweepCliOptions& o, const char* flag, std::string& how) {
     if (o.rate_gflops > 0) {
         how = "given by --rate";
         return o.rate_gflops * 1e9;
     }
-    if (backend_of(s) == BackendKind::Cuda && !cuda_available())
+    if (sweep_backend(s) == BackendKind::Cuda && !cuda_available())
         throw InputError(std::string(flag) +
                          ": the cuda backend cannot be measured on this machine; give its "
                          "training rate with --rate GFLOPS (eirnn sweep --dry-run on a GPU node "
                          "prints it)");
-    auto backend = make_backend(backend_of(s), s.threads);
+    auto backend = make_backend(sweep_backend(s), s.threads);
     Calibration cal = calibrate(s, *backend);
     char buf[200];
     std::snprintf(buf, sizeof buf, "measured at generation: %s backend, N=%d, T=%d, B=%d",
@@ -134,7 +130,7 @@ void merge_cli(const Sweep& s, const SweepCliOptions& o) {
     else
         std::printf("merged %d groups -> %s\n", out.cells, s.output.c_str());
     std::fflush(stdout);
-    if (o.dynamics) run_dynamics_on(s.output, o.dyn, backend_of(s), s.eig_method, s.threads);
+    if (o.dynamics) run_dynamics_on(s.output, o.dyn, sweep_backend(s), s.eig_method, s.threads);
 }
 
 void slurm_cli(const Sweep& s, const SweepCliOptions& o, const SweepCommand& cmd, int shards,
@@ -154,7 +150,7 @@ void slurm_cli(const Sweep& s, const SweepCliOptions& o, const SweepCommand& cmd
     const fs::path dir = fs::absolute(s.output).lexically_normal().string() + ".slurm";
     job.log_dir = dir.string();
     job.args = cmd.forward;
-    job.gpu = backend_of(s) == BackendKind::Cuda;
+    job.gpu = sweep_backend(s) == BackendKind::Cuda;
     job.rate = rate_for(s, o, flag, job.rate_how);
     const std::string array = slurm_array_script(s, job);
     const std::string merge = slurm_merge_script(s, job);
