@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <system_error>
 
@@ -128,6 +129,32 @@ void write_raw(hid_t loc, const std::string& name, hid_t mem_type, const void* d
                       "dataset " + name);
 }
 
+/// Elements of dataset `path` of shape `dims`, before anything is allocated for them: InputError
+/// when the count overflows, or when the file does not hold the data its header claims (a corrupt
+/// or hostile header): without filters every byte of the shape is stored (eirnn, h5py and Keras
+/// write every dataset they create), with compression at most 1024 times the stored bytes
+/// (deflate's limit is about 1032).
+hsize_t checked_count(hid_t dset, const std::string& path, const std::vector<hsize_t>& dims) {
+    hsize_t n = 1;
+    for (hsize_t d : dims) {
+        if (d != 0 && n > std::numeric_limits<hsize_t>::max() / d)
+            throw InputError("dataset '" + path + "' has a shape too large to address");
+        n *= d;
+    }
+    if (n == 0) return 0;
+    Id type(must(H5Dget_type(dset), "get type of " + path));
+    const std::size_t elem = H5Tget_size(type);
+    Id dcpl(must(H5Dget_create_plist(dset), "get creation properties of " + path));
+    const int filters = H5Pget_nfilters(dcpl);
+    const hsize_t stored = H5Dget_storage_size(dset);
+    const hsize_t limit = filters > 0 ? stored * 1024 : stored;
+    if (elem == 0 || n > limit / elem)
+        throw InputError("dataset '" + path + "' stores " + std::to_string(stored) +
+                         " bytes, too few for its shape of " + std::to_string(n) + " elements of " +
+                         std::to_string(elem) + " bytes (corrupt file?)");
+    return n;
+}
+
 template <class T>
 Array<T> read_as(hid_t loc, const std::string& path, hid_t mem_type) {
     if (!exists(loc, path)) throw InputError("no dataset '" + path + "'");
@@ -140,8 +167,7 @@ Array<T> read_as(hid_t loc, const std::string& path, hid_t mem_type) {
     Array<T> a;
     a.dims = shape(loc, path);
     check_read_size(loc, "dataset " + path, a.dims, sizeof(T));
-    hsize_t n = 1;
-    for (auto d : a.dims) n *= d;
+    const hsize_t n = checked_count(dset, path, a.dims);
     a.data.resize(n);
     if (n > 0 && H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)
         throw InputError(in_file(loc) + "cannot read dataset " + path +
@@ -303,8 +329,7 @@ Array<std::complex<double>> read_complex(hid_t loc, const std::string& path) {
     Array<std::complex<double>> a;
     a.dims = shape(loc, path);
     check_read_size(loc, "dataset " + path, a.dims, sizeof(std::complex<double>));
-    hsize_t n = 1;
-    for (auto d : a.dims) n *= d;
+    const hsize_t n = checked_count(dset, path, a.dims);
     a.data.resize(n);
     Id t = complex_type();
     if (n > 0 && H5Dread(dset, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, a.data.data()) < 0)

@@ -47,9 +47,26 @@ std::string position(const std::string& source, const toml::source_region& r) {
     return source + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column);
 }
 
+/// Control characters escaped as \xNN: messages quote keys, values and (toml++) the offending
+/// character, any of which may hold a line break, and an error is one line.
+std::string one_line(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u >= 0x20 && u != 0x7f) {
+            out += c;
+            continue;
+        }
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", u);
+        out += buf;
+    }
+    return out;
+}
+
 [[noreturn]] void fail_at(const std::string& source, const toml::node& n, const std::string& key,
                           const std::string& msg) {
-    throw InputError(position(source, n.source()) + ": " + key + ": " + msg);
+    throw InputError(one_line(position(source, n.source()) + ": " + key + ": " + msg));
 }
 
 /// The table and key an axis name sets: "task" is the task kind, any other name a key of exactly
@@ -129,11 +146,12 @@ SlurmSettings parse_slurm(const std::string& source, const toml::table& t) {
     for (auto&& [k, v] : t) {
         const std::string key(k.str());
         const std::string full = "slurm." + key;
+        const toml::node& node = v;  // clang 14 cannot capture a structured binding
         auto line = [&](std::string& dst) {
-            dst = get_string(source, v, full);
+            dst = get_string(source, node, full);
             if (dst.find_first_of("\n\r") != std::string::npos ||
                 dst.find(' ') != std::string::npos)
-                fail_at(source, v, full, "must be one word without spaces");
+                fail_at(source, node, full, "must be one word without spaces");
         };
         if (key == "shards")
             st.shards = get_int(source, v, full, 1, 100'000);
@@ -277,7 +295,7 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
     try {
         doc = toml::parse(text, source);
     } catch (const toml::parse_error& e) {
-        throw InputError(position(source, e.source()) + ": " + std::string(e.description()));
+        throw InputError(position(source, e.source()) + ": " + one_line(e.description()));
     }
 
     Sweep s;
@@ -447,7 +465,7 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
                 if (!k.empty() && (last == k || (k == "task" && name == "task.kind")))
                     fail_at(source, *node, name, msg);
             }
-            throw InputError(source + ": cell " + c.axes.dump() + ": " + msg);
+            throw InputError(one_line(source + ": cell " + c.axes.dump() + ": " + msg));
         }
         s.cells.push_back(std::move(c));
     }
