@@ -25,39 +25,12 @@ using eirnn::testutil::matched_error;
 
 namespace {
 
-struct Outcome {
-    int status = -1;
-    std::string out, err;
-};
+using eirnn::testutil::lines;
+using eirnn::testutil::Outcome;
 
 /// Runs the eirnn binary with args (a shell-quoted string), capturing stdout and stderr.
 Outcome eirnn(const std::string& args) {
-    fs::path dir = fs::temp_directory_path() / ("eirnn_cli_" + std::to_string(getpid()));
-    fs::create_directories(dir);
-    std::string o = (dir / "stdout").string(), e = (dir / "stderr").string();
-    std::string cmd = std::string(EIRNN_BINARY) + " " + args + " >" + o + " 2>" + e + " </dev/null";
-    int rc = std::system(cmd.c_str());
-    auto slurp = [](const std::string& p) {
-        std::string s;
-        if (FILE* f = std::fopen(p.c_str(), "r")) {
-            std::array<char, 4096> buf;
-            std::size_t n;
-            while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) s.append(buf.data(), n);
-            std::fclose(f);
-        }
-        return s;
-    };
-    Outcome r;
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-}
-
-int lines(const std::string& s) {
-    int n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
+    return eirnn::testutil::run_eirnn(args);
 }
 
 class CliTest : public ::testing::Test {

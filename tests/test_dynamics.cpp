@@ -25,6 +25,7 @@
 #include "host/results.hpp"
 #include "host/spectra.hpp"
 #include "host/trainer.hpp"
+#include "tests/dynamics_cases.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -37,27 +38,13 @@ using eirnn::Stability;
 
 namespace {
 
-std::vector<double> uniform_states(int M, int N, std::uint64_t seed, double lim) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(-lim, lim);
-    std::vector<double> v(std::size_t(M) * N);
-    for (double& x : v) x = u(rng);
-    return v;
-}
+using eirnn::testutil::bistable_root;
+using eirnn::testutil::expect_decoupled_nine_points;
+using eirnn::testutil::uniform_states;
 
 PointSet solve_one(const DynamicsProblem& p, const DynamicsSettings& s = {}, int threads = 1) {
     std::vector<PointSet> r = eirnn::find_fixed_points({&p, 1}, s, threads);
     return r.at(0);
-}
-
-/// The positive root of h = tanh(w h) (w > 1), by Newton from 1 in double precision.
-double bistable_root(double w) {
-    double h = 1.0;
-    for (int i = 0; i < 100; ++i) {
-        const double t = std::tanh(w * h);
-        h -= (t - h) / (w * (1 - t * t) - 1);
-    }
-    return h;
 }
 
 TEST(Dynamics, LinearRegimeOneFixedPointAtZero_N20) {
@@ -104,25 +91,7 @@ TEST(Dynamics, BistableN2DecoupledNineFixedPoints) {
     const double w = 2.0, hs = bistable_root(w);
     std::vector<double> W = {w, 0, 0, w}, c = {0.0, 0.0};
     std::vector<double> x0 = uniform_states(256, 2, 9, 1.2);
-    PointSet ps = solve_one({2, 0.5, W.data(), c.data(), x0.data(), 256});
-    ASSERT_EQ(ps.size(), 9);
-    int stable = 0, saddle = 0, unstable = 0;
-    for (int p = 0; p < 9; ++p) {
-        EXPECT_EQ(ps.kind[p], PointKind::Fixed);
-        int zeros = 0;
-        for (int i = 0; i < 2; ++i) {
-            const double v = std::abs(ps.h[p * 2 + i]);
-            EXPECT_TRUE(v < 1e-10 || std::abs(v - hs) < 1e-10) << v;
-            zeros += v < 1e-10;
-        }
-        EXPECT_EQ(ps.n_unstable[p], zeros);
-        stable += ps.stability[p] == Stability::Stable;
-        saddle += ps.stability[p] == Stability::Saddle;
-        unstable += ps.stability[p] == Stability::Unstable;
-    }
-    EXPECT_EQ(stable, 4);
-    EXPECT_EQ(saddle, 4);
-    EXPECT_EQ(unstable, 1);
+    expect_decoupled_nine_points(solve_one({2, 0.5, W.data(), c.data(), x0.data(), 256}), hs);
 }
 
 TEST(Dynamics, BistableN2CoupledThreeFixedPoints) {
@@ -230,31 +199,9 @@ TEST(Dynamics, BadSettingsNameTheFlag) {
 
 // ---- eirnn dynamics on results files ----
 
-struct Outcome {
-    int status = -1;
-    std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-Outcome eirnn_run(const fs::path& dir, const std::string& args) {
-    const fs::path o = dir / "stdout", e = dir / "stderr";
-    std::string cmd = std::string(EIRNN_BINARY) + " " + args + " >" + o.string() + " 2>" +
-                      e.string() + " </dev/null";
-    int rc = std::system(cmd.c_str());
-    Outcome r;
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-}
-
-int lines(const std::string& s) {
-    return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
-}
+using eirnn::testutil::lines;
+using eirnn::testutil::Outcome;
+using eirnn::testutil::slurp;
 
 const char* kTiny =
     " --units 12 --networks 3 --trials 80 --test-trials 16 --batch 16 --epochs 1 --first-in 4"
@@ -263,13 +210,15 @@ const char* kTiny =
 TEST(DynamicsCli, WritesRaggedPointsDeterministically) {
     eirnn::testutil::TempDir dir("eirnn_dyn_cli");
     const std::string r1 = (dir.path / "a.h5").string(), r2 = (dir.path / "b.h5").string();
-    ASSERT_EQ(eirnn_run(dir.path, "train -o " + r1 + kTiny).status, 0);
+    ASSERT_EQ(eirnn::testutil::run_eirnn("train -o " + r1 + kTiny).status, 0);
     fs::copy_file(r1, r2);
-    Outcome o = eirnn_run(dir.path, "dynamics " + r1 + " --input task --starts 32 --format csv");
+    Outcome o =
+        eirnn::testutil::run_eirnn("dynamics " + r1 + " --input task --starts 32 --format csv");
     ASSERT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(lines(o.out), 1 + 4 * 3);  // header + 4 (A,B) conditions x 3 networks
-    ASSERT_EQ(
-        eirnn_run(dir.path, "dynamics " + r2 + " --input task --starts 32 --threads 1").status, 0);
+    ASSERT_EQ(eirnn::testutil::run_eirnn("dynamics " + r2 + " --input task --starts 32 --threads 1")
+                  .status,
+              0);
     eirnn::h5::Id fa = eirnn::h5::open_read(r1), fb = eirnn::h5::open_read(r2);
     for (const char* name : {"h", "q", "rho_J", "offsets", "basin", "n_stable", "inputs"}) {
         std::string path = std::string("groups/g0000/dynamics/") + name;
@@ -296,7 +245,7 @@ TEST(DynamicsCli, WritesRaggedPointsDeterministically) {
 TEST(DynamicsCli, DivergedNetworkSkippedWithANote) {
     eirnn::testutil::TempDir dir("eirnn_dyn_div");
     const std::string r = (dir.path / "r.h5").string();
-    ASSERT_EQ(eirnn_run(dir.path, "train -o " + r + kTiny).status, 0);
+    ASSERT_EQ(eirnn::testutil::run_eirnn("train -o " + r + kTiny).status, 0);
     {
         eirnn::h5::Id f = eirnn::h5::open_rw(r);
         std::vector<std::uint8_t> div = {0, 1, 0};
@@ -306,7 +255,7 @@ TEST(DynamicsCli, DivergedNetworkSkippedWithANote) {
         w.data[2 * 144 + 5] = NAN;  // network 2: non-finite weights
         eirnn::h5::write(g, "W_rec", w.data.data(), w.dims);
     }
-    Outcome o = eirnn_run(dir.path, "dynamics " + r + " --starts 16 --format json");
+    Outcome o = eirnn::testutil::run_eirnn("dynamics " + r + " --starts 16 --format json");
     ASSERT_EQ(o.status, 0) << o.err;
     EXPECT_EQ(lines(o.err), 2);
     EXPECT_NE(o.err.find("network 1: skipped (diverged"), std::string::npos) << o.err;
@@ -322,7 +271,7 @@ TEST(DynamicsCli, DivergedNetworkSkippedWithANote) {
 TEST(DynamicsCli, BadInputExitsTwoOneLineFileUntouched) {
     eirnn::testutil::TempDir dir("eirnn_dyn_bad");
     const std::string r = (dir.path / "r.h5").string();
-    ASSERT_EQ(eirnn_run(dir.path, "train -o " + r + kTiny).status, 0);
+    ASSERT_EQ(eirnn::testutil::run_eirnn("train -o " + r + kTiny).status, 0);
     const std::string before = slurp(r);
     const std::string nogroups = (dir.path / "empty.h5").string();
     {
@@ -346,7 +295,7 @@ TEST(DynamicsCli, BadInputExitsTwoOneLineFileUntouched) {
         {"dynamics " + broken + " " + r, "W_in"},
     };
     for (const auto& [args, word] : cases) {
-        Outcome o = eirnn_run(dir.path, args);
+        Outcome o = eirnn::testutil::run_eirnn(args);
         EXPECT_EQ(o.status, 2) << args;
         EXPECT_EQ(lines(o.err), 1) << args << ": " << o.err;
         EXPECT_NE(o.err.find(word), std::string::npos) << args << ": " << o.err;
@@ -359,11 +308,11 @@ TEST(DynamicsCli, BadInputExitsTwoOneLineFileUntouched) {
 TEST(DynamicsCli, TrainWithDynamicsFlag) {
     eirnn::testutil::TempDir dir("eirnn_dyn_train");
     const std::string r = (dir.path / "r.h5").string();
-    Outcome bad = eirnn_run(dir.path, "train -o " + r + kTiny + " --dynamics --input 1,2,3");
+    Outcome bad = eirnn::testutil::run_eirnn("train -o " + r + kTiny + " --dynamics --input 1,2,3");
     EXPECT_EQ(bad.status, 2);
     EXPECT_EQ(lines(bad.err), 1) << bad.err;
     EXPECT_FALSE(fs::exists(r));  // refused before training
-    Outcome o = eirnn_run(dir.path, "train -o " + r + kTiny + " --dynamics --starts 16");
+    Outcome o = eirnn::testutil::run_eirnn("train -o " + r + kTiny + " --dynamics --starts 16");
     ASSERT_EQ(o.status, 0) << o.err;
     EXPECT_NE(o.out.find("dynamics: 3 networks"), std::string::npos) << o.out;
     eirnn::h5::Id f = eirnn::h5::open_read(r);
@@ -382,13 +331,13 @@ TEST(DynamicsCli, SweepWithDynamicsFlag) {
              "[task]\nfirst_in = 2\nstim_dur = 3\nmem_gap = 2\nvar_delay = 3\nout_gap = 4\n"
              "[axes]\ntask = [\"and\", \"not\"]\n";
     }
-    Outcome bad = eirnn_run(dir.path, "sweep " + toml.string() + " -o " + out.string() +
-                                          " --quiet --dynamics --input 1,0");
+    Outcome bad = eirnn::testutil::run_eirnn("sweep " + toml.string() + " -o " + out.string() +
+                                             " --quiet --dynamics --input 1,0");
     EXPECT_EQ(bad.status, 2);  // "not" has one input
     EXPECT_NE(bad.err.find("--input"), std::string::npos) << bad.err;
     EXPECT_FALSE(fs::exists(out));
-    Outcome o = eirnn_run(dir.path, "sweep " + toml.string() + " -o " + out.string() +
-                                        " --quiet --dynamics --input task --starts 16");
+    Outcome o = eirnn::testutil::run_eirnn("sweep " + toml.string() + " -o " + out.string() +
+                                           " --quiet --dynamics --input task --starts 16");
     ASSERT_EQ(o.status, 0) << o.err;
     eirnn::h5::Id f = eirnn::h5::open_read(out.string());
     // and: four (A,B) conditions; not: A = 0 and A = 1; two networks each.
@@ -410,20 +359,20 @@ TEST(DynamicsCli, ShardedSweepFindsTheFixedPointsAtTheMerge) {
     }
     const std::string sweep = "sweep " + toml.string() + " -o " + out.string() + " --quiet";
     // A shard writes no results file, and the Slurm merge job has no time for the search.
-    Outcome shard = eirnn_run(dir.path, sweep + " --shard 0/2 --dynamics");
+    Outcome shard = eirnn::testutil::run_eirnn(sweep + " --shard 0/2 --dynamics");
     EXPECT_EQ(shard.status, 2);
     EXPECT_EQ(lines(shard.err), 1) << shard.err;
     EXPECT_NE(shard.err.find("--merge"), std::string::npos) << shard.err;
     EXPECT_FALSE(fs::exists(parts));  // refused before training
-    Outcome slurm = eirnn_run(dir.path, sweep + " --slurm --shards 2 --rate 1 --dynamics");
+    Outcome slurm = eirnn::testutil::run_eirnn(sweep + " --slurm --shards 2 --rate 1 --dynamics");
     EXPECT_EQ(slurm.status, 2);
     EXPECT_NE(slurm.err.find("--slurm"), std::string::npos) << slurm.err;
     for (const char* s : {"0/2", "1/2"}) {
-        Outcome o = eirnn_run(dir.path, sweep + " --shard " + s);
+        Outcome o = eirnn::testutil::run_eirnn(sweep + " --shard " + s);
         ASSERT_EQ(o.status, 0) << o.err;
     }
     EXPECT_FALSE(fs::exists(out));
-    Outcome m = eirnn_run(dir.path, sweep + " --merge --dynamics --input task --starts 16");
+    Outcome m = eirnn::testutil::run_eirnn(sweep + " --merge --dynamics --input task --starts 16");
     ASSERT_EQ(m.status, 0) << m.err;
     EXPECT_NE(m.out.find("merged 2 groups"), std::string::npos) << m.out;
     EXPECT_NE(m.out.find("dynamics: 4 networks"), std::string::npos) << m.out;

@@ -26,30 +26,17 @@
 #include "host/eig_solver.hpp"
 #include "host/h5.hpp"
 #include "tests/cuda_test_util.hpp"
+#include "tests/dynamics_cases.hpp"
 #include "tests/test_util.hpp"
 
 namespace eirnn {
 namespace {
 
+using testutil::bistable_root;
+using testutil::expect_decoupled_nine_points;
+using testutil::uniform_states;
+
 namespace fs = std::filesystem;
-
-std::vector<double> uniform_states(int M, int N, std::uint64_t seed, double lim) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<double> u(-lim, lim);
-    std::vector<double> v(std::size_t(M) * N);
-    for (double& x : v) x = u(rng);
-    return v;
-}
-
-/// The positive root of h = tanh(w h) (w > 1), by Newton from 1 in double precision.
-double bistable_root(double w) {
-    double h = 1.0;
-    for (int i = 0; i < 100; ++i) {
-        const double t = std::tanh(w * h);
-        h -= (t - h) / (w * (1 - t * t) - 1);
-    }
-    return h;
-}
 
 /// The GPU path: L-BFGS on the device, the spectra by the batched GPU eigensolver.
 std::vector<PointSet> gpu_solve(std::span<const DynamicsProblem> probs,
@@ -146,25 +133,7 @@ TEST(CudaDynamics, BistableN2DecoupledNineFixedPoints) {
     const int M = testutil::gpu_emulated() ? 64 : 256;
     std::vector<double> W = {w, 0, 0, w}, c = {0.0, 0.0};
     std::vector<double> x0 = uniform_states(M, 2, 9, 1.2);
-    PointSet ps = gpu_solve_one({2, 0.5, W.data(), c.data(), x0.data(), M});
-    ASSERT_EQ(ps.size(), 9);
-    int stable = 0, saddle = 0, unstable = 0;
-    for (int p = 0; p < 9; ++p) {
-        EXPECT_EQ(ps.kind[p], PointKind::Fixed);
-        int zeros = 0;
-        for (int i = 0; i < 2; ++i) {
-            const double v = std::abs(ps.h[p * 2 + i]);
-            EXPECT_TRUE(v < 1e-10 || std::abs(v - hs) < 1e-10) << v;
-            zeros += v < 1e-10;
-        }
-        EXPECT_EQ(ps.n_unstable[p], zeros);
-        stable += ps.stability[p] == Stability::Stable;
-        saddle += ps.stability[p] == Stability::Saddle;
-        unstable += ps.stability[p] == Stability::Unstable;
-    }
-    EXPECT_EQ(stable, 4);
-    EXPECT_EQ(saddle, 4);
-    EXPECT_EQ(unstable, 1);
+    expect_decoupled_nine_points(gpu_solve_one({2, 0.5, W.data(), c.data(), x0.data(), M}), hs);
 }
 
 TEST(CudaDynamics, BistableN2CoupledThreeFixedPoints) {

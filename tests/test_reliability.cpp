@@ -32,34 +32,13 @@ using eirnn::testutil::TempDir;
 
 namespace {
 
-struct Outcome {
-    int status = -1;
-    std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using eirnn::testutil::lines;
+using eirnn::testutil::Outcome;
+using eirnn::testutil::slurp;
 
 /// Runs `env eirnn args` (args shell-quoted) under a 60 s timeout, capturing stdout and stderr.
 Outcome eirnn(const std::string& args, const std::string& env = "") {
-    static TempDir io("eirnn_rel_io");
-    const std::string o = (io.path / "stdout").string(), e = (io.path / "stderr").string();
-    const std::string cmd = "env " + env + " timeout 60 " + std::string(EIRNN_BINARY) + " " + args +
-                            " >" + o + " 2>" + e + " </dev/null";
-    const int rc = std::system(cmd.c_str());
-    Outcome r;
-    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = slurp(o);
-    r.err = slurp(e);
-    return r;
-}
-
-int lines(const std::string& s) {
-    int n = 0;
-    for (char c : s) n += c == '\n';
-    return n;
+    return eirnn::testutil::run_eirnn(args, env, 60);
 }
 
 /// "first,first+1,...": `count` integers, comma-separated.

@@ -1,13 +1,17 @@
 // Helpers shared by the test programs: random vectors, relative errors, matching two spectra, a
-// temporary folder, and the settings of the learning tests.
+// temporary folder, running the eirnn binary, and the settings of the learning tests.
 #pragma once
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <complex>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <system_error>
@@ -92,6 +96,42 @@ struct TempDir {
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
 };
+
+/// What one run of a program printed, and its exit status (-1 when a signal ended it).
+struct Outcome {
+    int status = -1;
+    std::string out, err;
+};
+
+/// The bytes of file p ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+/// The number of lines of s (its newline characters).
+inline int lines(const std::string& s) {
+    return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+#ifdef EIRNN_BINARY
+/// Runs `env ENV timeout LIMIT eirnn ARGS` (ARGS and ENV as shell text) with stdin from
+/// /dev/null, capturing stdout and stderr through files of this process's temporary folder.
+inline Outcome run_eirnn(const std::string& args, const std::string& env = "",
+                         int limit_seconds = 600) {
+    static TempDir io("eirnn_cli_io");
+    const std::string o = (io.path / "stdout").string(), e = (io.path / "stderr").string();
+    const std::string cmd = "env " + env + " timeout " + std::to_string(limit_seconds) + " " +
+                            std::string(EIRNN_BINARY) + " " + args + " >" + o + " 2>" + e +
+                            " </dev/null";
+    const int rc = std::system(cmd.c_str());
+    Outcome r;
+    r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    r.out = slurp(o);
+    r.err = slurp(e);
+    return r;
+}
+#endif
 
 /// The learning tests' settings (CPU: tests/test_train.cpp, GPU: tests/test_cuda.cpp): AND with the
 /// study's timing, 2,000 trials, 10 epochs, unconstrained orthogonal N = 50 networks with gain 1.3,
