@@ -71,6 +71,15 @@ class CudaKernels : public ::testing::TestWithParam<KernelCase> {};
 TEST_P(CudaKernels, MatchCpu) {
     EIRNN_REQUIRE_GPU();
     auto [K, N, B] = GetParam();
+    // Under ThreadSanitizer on the emulated device: the geometries whose synchronisation differs
+    // (one trial, a partial tile, an odd N on chip, W from global memory, many networks); the
+    // ASan+UBSan build and a GPU run all of them.
+    if (gpu_emulated() && testutil::kThreadSanitizer) {
+        const bool kept = (K == 7 && N == 2 && B == 1) || (K == 7 && N == 33 && B == 7) ||
+                          (K == 7 && N == 127 && B == 64) || (K == 1 && N == 300 && B == 64) ||
+                          (K == 33 && N == 100 && B == 7) || (K == 33 && N == 256 && B == 64);
+        if (!kept) GTEST_SKIP() << "this geometry runs in the ASan+UBSan build of the device";
+    }
     // Emulated: 3 networks, 4 steps (both state buffers in turn), at most 16 trials from N = 256
     // on (two 8-trial tiles, batch slices still), every geometry still.
     if (gpu_emulated()) {
