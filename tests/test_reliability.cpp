@@ -331,7 +331,15 @@ TEST_F(Reliability, CrashesDryRunOfTheCellCapInBoundedMemory) {
     ASSERT_TRUE(WIFEXITED(rc));
     EXPECT_EQ(WEXITSTATUS(rc), 0) << slurp(p("err.txt"));
     const double peak_gib = static_cast<double>(ru.ru_maxrss) / (1024.0 * 1024.0);
-    EXPECT_LT(peak_gib, 0.5) << "peak resident memory of the children";
+    // Under AddressSanitizer the children's peak includes its quarantine of freed memory (256 MiB)
+    // and shadow memory: the bound doubles there. The whole plan's JSON (the old way) took about
+    // 1.4 GiB at 90,000 cells without a sanitizer.
+#if defined(__SANITIZE_ADDRESS__)
+    const double bound_gib = 1.0;
+#else
+    const double bound_gib = 0.5;
+#endif
+    EXPECT_LT(peak_gib, bound_gib) << "peak resident memory of the children";
     std::printf("90,000-cell --dry-run: peak %.3f GiB\n", peak_gib);
     const std::string plan = slurp(p("plan.txt"));
     EXPECT_TRUE(has(plan, "90000 cells")) << plan.substr(0, 300);
