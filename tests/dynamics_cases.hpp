@@ -31,6 +31,22 @@ inline double bistable_root(double w) {
     return h;
 }
 
+/// The fixed points of the N = 1 system h = tanh(w h), w > 1 (alpha = 1), hs its positive root:
+/// -h* and h* stable (in that order), then the unstable origin; the spectral radius of J is w at
+/// the origin and w (1 - h*^2) at the stable points.
+inline void expect_bistable_three_points(const PointSet& ps, double w, double hs) {
+    ASSERT_EQ(ps.size(), 3);
+    EXPECT_NEAR(ps.h[0], -hs, 1e-10);
+    EXPECT_NEAR(ps.h[1], hs, 1e-10);
+    EXPECT_NEAR(ps.h[2], 0.0, 1e-10);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(ps.kind[i], PointKind::Fixed);
+    EXPECT_EQ(ps.stability[0], Stability::Stable);
+    EXPECT_EQ(ps.stability[1], Stability::Stable);
+    EXPECT_EQ(ps.stability[2], Stability::Unstable);
+    EXPECT_NEAR(ps.rho[2], w, 1e-12);
+    EXPECT_NEAR(ps.rho[0], w * (1 - hs * hs), 1e-10);
+}
+
 /// The fixed points of W = w I with N = 2 (each unit the N = 1 system): {-h*, 0, h*}^2, four
 /// stable corners, four saddles with one unstable mode, the unstable origin; h* = hs to 1e-10.
 inline void expect_decoupled_nine_points(const PointSet& ps, double hs) {

@@ -39,6 +39,7 @@ using eirnn::Stability;
 namespace {
 
 using eirnn::testutil::bistable_root;
+using eirnn::testutil::expect_bistable_three_points;
 using eirnn::testutil::expect_decoupled_nine_points;
 using eirnn::testutil::uniform_states;
 
@@ -72,17 +73,8 @@ TEST(Dynamics, BistableN1ThreeFixedPoints) {
     std::vector<double> W = {w}, c = {0.0};
     std::vector<double> x0 = uniform_states(64, 1, 5, 1.2);
     PointSet ps = solve_one({1, 1.0, W.data(), c.data(), x0.data(), 64});
-    ASSERT_EQ(ps.size(), 3);
     // Order: stable (+-h*, lexicographic: -h* first), then the unstable origin.
-    EXPECT_NEAR(ps.h[0], -hs, 1e-10);
-    EXPECT_NEAR(ps.h[1], hs, 1e-10);
-    EXPECT_NEAR(ps.h[2], 0.0, 1e-10);
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(ps.kind[i], PointKind::Fixed);
-    EXPECT_EQ(ps.stability[0], Stability::Stable);
-    EXPECT_EQ(ps.stability[1], Stability::Stable);
-    EXPECT_EQ(ps.stability[2], Stability::Unstable);
-    EXPECT_NEAR(ps.rho[2], w, 1e-12);
-    EXPECT_NEAR(ps.rho[0], w * (1 - hs * hs), 1e-10);
+    expect_bistable_three_points(ps, w, hs);
 }
 
 TEST(Dynamics, BistableN2DecoupledNineFixedPoints) {

@@ -33,6 +33,7 @@ namespace eirnn {
 namespace {
 
 using testutil::bistable_root;
+using testutil::expect_bistable_three_points;
 using testutil::expect_decoupled_nine_points;
 using testutil::uniform_states;
 
@@ -113,16 +114,7 @@ TEST(CudaDynamics, BistableN1ThreeFixedPoints) {
     const int M = testutil::gpu_emulated() ? 24 : 64;
     std::vector<double> x0 = uniform_states(M, 1, 5, 1.2);
     PointSet ps = gpu_solve_one({1, 1.0, W.data(), c.data(), x0.data(), M});
-    ASSERT_EQ(ps.size(), 3);
-    EXPECT_NEAR(ps.h[0], -hs, 1e-10);
-    EXPECT_NEAR(ps.h[1], hs, 1e-10);
-    EXPECT_NEAR(ps.h[2], 0.0, 1e-10);
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(ps.kind[i], PointKind::Fixed);
-    EXPECT_EQ(ps.stability[0], Stability::Stable);
-    EXPECT_EQ(ps.stability[1], Stability::Stable);
-    EXPECT_EQ(ps.stability[2], Stability::Unstable);
-    EXPECT_NEAR(ps.rho[2], w, 1e-12);
-    EXPECT_NEAR(ps.rho[0], w * (1 - hs * hs), 1e-10);
+    expect_bistable_three_points(ps, w, hs);
     EXPECT_EQ(ps.basin[0] + ps.basin[1] + ps.basin[2], M);
 }
 
