@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <cxxabi.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -273,7 +276,17 @@ Region find_region(const void* ptr, std::size_t bytes) {
     auto f = freed().upper_bound(p);
     if (f != freed().begin()) {
         --f;
-        if (p >= f->first && p < f->first + f->second) r.freed = true;
+        if (p >= f->first && p < f->first + f->second) {
+#if defined(__SANITIZE_ADDRESS__)
+            // Freed device blocks go back to the heap: once ASan lets the address out of its
+            // quarantine, host memory may live there (no longer poisoned), and it is that.
+            if (!__asan_address_is_poisoned(p)) {
+                freed().erase(f);
+                return r;
+            }
+#endif
+            r.freed = true;
+        }
     }
     return r;
 }
