@@ -5,12 +5,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,32 +43,33 @@ void expect_matches_lapack(const Case& c) {
     EXPECT_LE(err, tolerance(c)) << c.name << ": max |lambda - lambda_lapack| = " << err;
 }
 
-/// A barrier for P threads that aborts the test program when a thread waits over 20 s (threads
-/// that disagree on the number of syncs would otherwise hang).
-class SpinBarrier {
+/// A blocking barrier (threads sleep rather than spin: a team of 4 on 2 cores, under a sanitizer,
+/// would otherwise spend its time yielding to each other). Aborts when the team's threads disagree
+/// on the number of syncs.
+class TeamBarrier {
 public:
-    explicit SpinBarrier(int n) : n_(n) {}
+    explicit TeamBarrier(int n) : n_(n) {}
     void arrive_and_wait() {
-        const long g = gen_.load(std::memory_order_acquire);
-        if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
-            count_.store(0, std::memory_order_relaxed);
-            gen_.fetch_add(1, std::memory_order_acq_rel);
+        std::unique_lock<std::mutex> lock(mutex_);
+        const long g = gen_;
+        if (++count_ == n_) {
+            count_ = 0;
+            ++gen_;
+            cv_.notify_all();
             return;
         }
-        const auto t0 = std::chrono::steady_clock::now();
-        while (gen_.load(std::memory_order_acquire) == g) {
-            std::this_thread::yield();
-            if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(20)) {
-                std::fprintf(stderr, "team threads disagree on the number of syncs\n");
-                std::abort();
-            }
+        if (!cv_.wait_for(lock, std::chrono::seconds(20), [&] { return gen_ != g; })) {
+            std::fprintf(stderr, "team threads disagree on the number of syncs\n");
+            std::abort();
         }
     }
 
 private:
     int n_;
-    std::atomic<int> count_{0};
-    std::atomic<long> gen_{0};
+    int count_ = 0;
+    long gen_ = 0;
+    std::mutex mutex_;
+    std::condition_variable cv_;
 };
 
 /// A team of P CPU threads with a barrier: the GPU kernel's decomposition of the work (strided
@@ -75,7 +77,7 @@ private:
 /// so that a missing sync shows up as a wrong result or as threads taking different branches.
 struct ThreadTeam {
     int r, p;
-    SpinBarrier* bar;
+    TeamBarrier* bar;
     double* scratch;  // 4 p doubles
     long* syncs;      // p counters
     int rank() const { return r; }
@@ -99,7 +101,7 @@ struct ThreadTeam {
 std::vector<cplx> team_eigenvalues(const Case& c, int P, int& info) {
     std::vector<double> a = c.w, wr(c.N), wi(c.N), scratch(4 * P);
     std::vector<long> syncs(P, 0);
-    SpinBarrier bar(P);
+    TeamBarrier bar(P);
     std::vector<int> infos(P, -2);
     std::vector<std::thread> threads;
     for (int r = 0; r < P; ++r)
