@@ -114,7 +114,14 @@ TEST(CudaPlan, WavesFitAndCoverEveryNetwork) {
             EXPECT_LE(m.fixed + largest * m.per_network, free_gib << 30);
             EXPECT_LE(largest - smallest, 1) << "near-equal waves";
         }
-    EXPECT_THROW(plan_waves(4, m, std::size_t(1) << 30), Error);
+    // Not even one network fits: bad input (exit 2) naming the flags to lower.
+    try {
+        plan_waves(4, m, std::size_t(1) << 30);
+        ADD_FAILURE() << "no error";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("--units"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("1124 MiB"), std::string::npos) << e.what();
+    }
     EXPECT_EQ(plan_waves(100000, MemoryNeeds{0, 1000}, std::size_t(80) << 30).size(), 1u);
 }
 

@@ -114,9 +114,10 @@ std::vector<Wave> plan_waves(int K, const MemoryNeeds& m, std::size_t free_bytes
     const std::size_t usable = free_bytes > m.fixed + reserve ? free_bytes - m.fixed - reserve : 0;
     const std::size_t fit = m.per_network ? usable / m.per_network : static_cast<std::size_t>(K);
     if (K > 0 && fit == 0)
-        throw Error("CUDA backend: one network needs " +
-                    std::to_string((m.per_network + m.fixed) / kMiB) + " MiB of device memory, " +
-                    std::to_string(free_bytes / kMiB) + " MiB are free");
+        throw InputError("CUDA backend: one network needs " +
+                         std::to_string((m.per_network + m.fixed) / kMiB) +
+                         " MiB of device memory, " + std::to_string(free_bytes / kMiB) +
+                         " MiB are free; lower --units, --batch, --trials or the trial length");
     std::vector<Wave> waves;
     if (K <= 0) return waves;
     const int per = static_cast<int>(std::min<std::size_t>(fit, static_cast<std::size_t>(K)));
