@@ -44,6 +44,16 @@ bool is_hdf5(const std::filesystem::path& path);
 Id open_read(const std::filesystem::path& path);
 /// Opens an existing file read-write; InputError naming the path when missing or not HDF5.
 Id open_rw(const std::filesystem::path& path);
+/// Walks the structure of an input file that eirnn did not write (every object reachable by hard
+/// links, every attribute read, every dataset's header) in a child process, so that a file that
+/// makes the HDF5 library itself crash or loop (libhdf5 1.10 does on some corrupt attribute and
+/// global-heap messages, and no public call checks them first) is an InputError naming the file
+/// (exit 2), not a crash of eirnn. The child gets EIRNN_H5_CHECK_TIMEOUT seconds (default 120);
+/// EIRNN_H5_CHECK=0 skips the check. Missing and non-HDF5 files pass (the readers say what they
+/// are). Call it while no other thread is inside the HDF5 library.
+void check_structure(const std::filesystem::path& path);
+/// check_structure, then open_read.
+Id open_untrusted(const std::filesystem::path& path);
 /// Creates (truncates) a file.
 Id create(const std::filesystem::path& path);
 

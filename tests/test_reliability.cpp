@@ -346,6 +346,79 @@ TEST_F(Reliability, CrashesDryRunOfTheCellCapInBoundedMemory) {
     EXPECT_TRUE(has(plan, "g89999")) << plan.substr(plan.size() > 300 ? plan.size() - 300 : 0);
 }
 
+/// A Keras-like file whose root attribute `keras_version` is a variable-length string, with the
+/// size of that string's object in the global heap patched to 2^31 - 1 bytes: libhdf5 1.10
+/// (H5HG_read) copies that many bytes out of a heap collection of a few KB.
+fs::path vlen_heap_overrun(const fs::path& f) {
+    hid_t file = H5Fcreate(f.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(file, "keras_version", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* version = "2.11.0";
+    H5Awrite(attr, type, &version);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    std::vector<float> w(16, 0.5f);
+    make_dataset(file, "/rnn/simple_rnn_cell/recurrent_kernel:0", {4, 4}, &w);
+    H5Fclose(file);
+    std::string bytes = slurp(f);
+    // Global heap collection: "GCOL", version, 3 reserved, collection size (8); then object 1:
+    // index (2), reference count (2), reserved (4), size (8).
+    const std::size_t at = bytes.find("GCOL");
+    EXPECT_NE(at, std::string::npos);
+    if (at == std::string::npos) return f;
+    const std::uint64_t huge = 0x7fffffff;
+    for (int i = 0; i < 8; ++i) bytes[at + 24 + i] = static_cast<char>((huge >> (8 * i)) & 0xff);
+    std::ofstream(f, std::ios::binary | std::ios::trunc) << bytes;
+    return f;
+}
+
+TEST_F(Reliability, CrashesInsideLibhdf5OnHostileFilesAreExitTwo) {
+    // Files on which libhdf5 1.10 itself reads out of bounds or loops: one made here, two found by
+    // fuzzing (tests/fuzz/keras). eirnn reads their structure in a child process first.
+    std::vector<fs::path> files{vlen_heap_overrun(p("overrun.h5"))};
+    for (const char* name :
+         {"regress-hdf5-vlen-global-heap-overflow", "regress-hdf5-vlen-global-heap-hang"}) {
+        const fs::path src = fs::path(EIRNN_SOURCE_DIR) / "tests/fuzz/keras" / name;
+        ASSERT_TRUE(fs::exists(src)) << src;
+        fs::copy_file(src, p(std::string(name) + ".h5"));
+        files.push_back(p(std::string(name) + ".h5"));
+    }
+    for (const fs::path& f : files)
+        for (const std::string& cmd : {std::string("spectrum --keras "), std::string("spectrum "),
+                                       std::string("dynamics ")}) {
+            const auto t0 = std::chrono::steady_clock::now();
+            Outcome r = eirnn(cmd + f.string(), "EIRNN_H5_CHECK_TIMEOUT=3");
+            const double s =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            EXPECT_EQ(r.status, 2) << cmd << f << ": " << r.err;
+            EXPECT_EQ(lines(r.err), 1) << cmd << f << ": " << r.err;
+            EXPECT_TRUE(has(r.err, f.string())) << r.err;
+            EXPECT_TRUE(has(r.err, "corrupt HDF5 file")) << r.err;
+            EXPECT_LT(s, 30.0) << cmd << f;
+        }
+    // A sound file passes the check, and the check's own setting is validated.
+    Outcome r = eirnn("spectrum --keras " + p("overrun.h5").string(), "EIRNN_H5_CHECK_TIMEOUT=x");
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_TRUE(has(r.err, "EIRNN_H5_CHECK_TIMEOUT")) << r.err;
+}
+
+TEST(ReliabilityUnit, StructureCheckPassesSoundFilesAndIsQuiet) {
+    TempDir dir{"h5check"};
+    const fs::path f = dir.path / "ok.h5";
+    hid_t file = H5Fcreate(f.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    std::vector<float> w(9, 1.0f);
+    make_dataset(file, "/a/b/c", {3, 3}, &w);
+    H5Fclose(file);
+    eirnn::h5::write_attr(eirnn::h5::open_rw(f), "note", std::string("text"));
+    EXPECT_NO_THROW(eirnn::h5::check_structure(f));
+    EXPECT_NO_THROW(eirnn::h5::check_structure(dir.path / "missing.h5"));  // the reader says so
+    eirnn::h5::Id g = eirnn::h5::open_untrusted(f);
+    EXPECT_TRUE(g.valid());
+}
+
 // ---- 4. leftovers and overwrites ------------------------------------------------------------
 
 /// A child that opens an AtomicFile (and an OutputLock) on target, then is killed by `sig`.
