@@ -16,6 +16,18 @@
 #include <system_error>
 #include <vector>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define EIRNN_SANITIZER_CALLBACKS 1
+#endif
+#endif
+#ifndef EIRNN_SANITIZER_CALLBACKS
+#define EIRNN_SANITIZER_CALLBACKS 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || EIRNN_SANITIZER_CALLBACKS
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include "host/h5.hpp"
 #include "host/limits.hpp"
 
@@ -128,8 +140,13 @@ void walk(hid_t file) {
 
 /// The child's work: open the file and walk it. Never returns.
 [[noreturn]] void walk_and_exit(const fs::path& path) {
-    // The parent's handlers (which remove its temporary files) must not run here.
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) signal(sig, SIG_DFL);
+    // The parent's handlers (which remove its temporary files) must not run here, nor crash
+    // reporters it may have installed (a sanitizer's, a fuzzer's): a crash here is an answer.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL})
+        signal(sig, SIG_DFL);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || EIRNN_SANITIZER_CALLBACKS
+    __sanitizer_set_death_callback(nullptr);
+#endif
     // A crash report of the library (or of a sanitizer around it) is the parent's to summarise.
     const int null = open("/dev/null", O_WRONLY);
     if (null >= 0) {
