@@ -47,6 +47,25 @@ inline void expect_bistable_three_points(const PointSet& ps, double w, double hs
     EXPECT_NEAR(ps.rho[0], w * (1 - hs * hs), 1e-10);
 }
 
+/// W = (w/2) [[1,1],[1,1]] (N = 2, alpha = 1, w > 1): the diagonal h1 = h2 = h with h = tanh(w h).
+/// Two stable points on the diagonal (+-hs, to 1e-10), then the origin, a saddle with one unstable
+/// mode (the eigenvalues of W are w and 0).
+inline std::vector<double> coupled_pair(double w) {
+    return {w / 2, w / 2, w / 2, w / 2};
+}
+inline void expect_coupled_three_points(const PointSet& ps, double hs) {
+    ASSERT_EQ(ps.size(), 3);
+    for (int p = 0; p < 2; ++p) {
+        EXPECT_EQ(ps.stability[p], Stability::Stable);
+        EXPECT_NEAR(std::abs(ps.h[p * 2]), hs, 1e-10);
+        EXPECT_NEAR(ps.h[p * 2], ps.h[p * 2 + 1], 1e-12);
+    }
+    EXPECT_EQ(ps.stability[2], Stability::Saddle);
+    EXPECT_EQ(ps.n_unstable[2], 1);
+    EXPECT_NEAR(ps.h[4], 0.0, 1e-10);
+    EXPECT_NEAR(ps.h[5], 0.0, 1e-10);
+}
+
 /// The fixed points of W = w I with N = 2 (each unit the N = 1 system): {-h*, 0, h*}^2, four
 /// stable corners, four saddles with one unstable mode, the unstable origin; h* = hs to 1e-10.
 inline void expect_decoupled_nine_points(const PointSet& ps, double hs) {

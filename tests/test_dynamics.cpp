@@ -39,7 +39,9 @@ using eirnn::Stability;
 namespace {
 
 using eirnn::testutil::bistable_root;
+using eirnn::testutil::coupled_pair;
 using eirnn::testutil::expect_bistable_three_points;
+using eirnn::testutil::expect_coupled_three_points;
 using eirnn::testutil::expect_decoupled_nine_points;
 using eirnn::testutil::uniform_states;
 
@@ -87,22 +89,11 @@ TEST(Dynamics, BistableN2DecoupledNineFixedPoints) {
 }
 
 TEST(Dynamics, BistableN2CoupledThreeFixedPoints) {
-    // W = (w/2) [[1,1],[1,1]]: the diagonal h1 = h2 = h with h = tanh(w h); the origin is a saddle
-    // (eigenvalues of W: w and 0).
-    const double w = 1.8, hs = bistable_root(w);
-    std::vector<double> W = {w / 2, w / 2, w / 2, w / 2}, c = {0.0, 0.0};
+    const double w = 1.8;
+    std::vector<double> W = coupled_pair(w), c = {0.0, 0.0};
     std::vector<double> x0 = uniform_states(128, 2, 11, 1.2);
-    PointSet ps = solve_one({2, 1.0, W.data(), c.data(), x0.data(), 128});
-    ASSERT_EQ(ps.size(), 3);
-    for (int p = 0; p < 2; ++p) {
-        EXPECT_EQ(ps.stability[p], Stability::Stable);
-        EXPECT_NEAR(std::abs(ps.h[p * 2]), hs, 1e-10);
-        EXPECT_NEAR(ps.h[p * 2], ps.h[p * 2 + 1], 1e-12);
-    }
-    EXPECT_EQ(ps.stability[2], Stability::Saddle);
-    EXPECT_EQ(ps.n_unstable[2], 1);
-    EXPECT_NEAR(ps.h[4], 0.0, 1e-10);
-    EXPECT_NEAR(ps.h[5], 0.0, 1e-10);
+    expect_coupled_three_points(solve_one({2, 1.0, W.data(), c.data(), x0.data(), 128}),
+                                bistable_root(w));
 }
 
 TEST(Dynamics, JacobianMatchesCentralDifferences_N31) {

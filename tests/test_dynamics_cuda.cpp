@@ -33,7 +33,9 @@ namespace eirnn {
 namespace {
 
 using testutil::bistable_root;
+using testutil::coupled_pair;
 using testutil::expect_bistable_three_points;
+using testutil::expect_coupled_three_points;
 using testutil::expect_decoupled_nine_points;
 using testutil::uniform_states;
 
@@ -130,21 +132,12 @@ TEST(CudaDynamics, BistableN2DecoupledNineFixedPoints) {
 
 TEST(CudaDynamics, BistableN2CoupledThreeFixedPoints) {
     EIRNN_REQUIRE_GPU();
-    const double w = 1.8, hs = bistable_root(w);
-    std::vector<double> W = {w / 2, w / 2, w / 2, w / 2}, c = {0.0, 0.0};
+    const double w = 1.8;
+    std::vector<double> W = coupled_pair(w), c = {0.0, 0.0};
     const int M = testutil::gpu_emulated() ? 32 : 128;
     std::vector<double> x0 = uniform_states(M, 2, 11, 1.2);
-    PointSet ps = gpu_solve_one({2, 1.0, W.data(), c.data(), x0.data(), M});
-    ASSERT_EQ(ps.size(), 3);
-    for (int p = 0; p < 2; ++p) {
-        EXPECT_EQ(ps.stability[p], Stability::Stable);
-        EXPECT_NEAR(std::abs(ps.h[p * 2]), hs, 1e-10);
-        EXPECT_NEAR(ps.h[p * 2], ps.h[p * 2 + 1], 1e-12);
-    }
-    EXPECT_EQ(ps.stability[2], Stability::Saddle);
-    EXPECT_EQ(ps.n_unstable[2], 1);
-    EXPECT_NEAR(ps.h[4], 0.0, 1e-10);
-    EXPECT_NEAR(ps.h[5], 0.0, 1e-10);
+    expect_coupled_three_points(gpu_solve_one({2, 1.0, W.data(), c.data(), x0.data(), M}),
+                                bistable_root(w));
 }
 
 /// The default settings; on the emulated device (about half a second per initial state under
