@@ -388,6 +388,27 @@ def test_file_errors(tmp_path):
     assert str(err.value) == cli_error("train", *flags(SMALL), "--out", existing)
 
 
+
+HOSTILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fuzz", "keras")
+
+
+@pytest.mark.parametrize("name", ["regress-hdf5-vlen-global-heap-overflow",
+                                  "regress-hdf5-vlen-global-heap-hang"])
+def test_files_that_crash_libhdf5_raise_valueerror(name, tmp_path, monkeypatch):
+    """libhdf5 itself crashes or loops on these files: the readers check them in a child process."""
+    path = tmp_path / (name + ".h5")
+    with open(os.path.join(HOSTILE, name), "rb") as src:
+        path.write_bytes(src.read())
+    monkeypatch.setenv("EIRNN_H5_CHECK_TIMEOUT", "3")
+    for read in (eirnn.keras.load, eirnn.load):
+        start = time.monotonic()
+        with pytest.raises(ValueError) as err:
+            read(path)
+        assert str(path) in str(err.value) and "corrupt HDF5 file" in str(err.value)
+        assert "\n" not in str(err.value)
+        assert time.monotonic() - start < 30
+
+
 # ---- behaviour as a Python library ----
 
 LONG = dict(task="and", units=64, networks=4, epochs=200, trials=4000, test_trials=50, threads=2,
