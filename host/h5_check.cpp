@@ -29,7 +29,6 @@
 #endif
 
 #include "host/h5.hpp"
-#include "host/limits.hpp"
 
 namespace eirnn::h5 {
 namespace fs = std::filesystem;

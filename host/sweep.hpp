@@ -155,6 +155,7 @@ std::filesystem::path parts_dir(const std::filesystem::path& output);
 struct MergeOptions {
     const Sweep* sweep = nullptr;  // the parts must be this sweep's (else: the first part's)
     bool force = false;            // replace an existing output that is not this sweep's result
+    bool untrusted = false;        // inputs from elsewhere (`eirnn merge`): h5::check_structure
 };
 struct MergeOutcome {
     int groups = 0, parts = 0;

@@ -193,7 +193,7 @@ MergeOutcome merge_sweep(const std::vector<fs::path>& inputs, const fs::path& ou
     std::map<int, fs::path> where;  // cell index -> the part holding it
     for (const fs::path& f : files) {
         if (!h5::is_hdf5(f)) throw InputError(f.string() + ": not an HDF5 file");
-        h5::Id file = h5::open_untrusted(f);
+        h5::Id file = opt.untrusted ? h5::open_untrusted(f) : h5::open_read(f);
         if (!h5::has_attr(file, "sweep_hash") || !h5::exists(file, "groups"))
             throw InputError(f.string() + ": not a part of a sweep (no sweep_hash or groups)");
         const std::string h = h5::read_attr_string(file, "sweep_hash");
