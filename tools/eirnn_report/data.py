@@ -1,9 +1,10 @@
 """Reads an eirnn results file (docs/FORMAT.md) into cells: all networks of one condition.
 
 A condition is (task, init, e_frac, units, dale) read from each group's `config` JSON (falling
-back to its `cell` attribute and to the arrays' shapes), plus any other sweep axis found in `cell`.
-Groups with the same condition are merged. Spectral metrics come from the file; when a metric or a
-stage's eigenvalues are missing they are computed here from the stored eigenvalues or weights.
+back to its `cell` attribute and to the arrays' shapes), plus any other sweep axis found in `cell`
+(and dale_axis=incoming from the config when no axis says so). Groups with the same condition are
+merged. Spectral metrics come from the file; when a metric, a stage's eigenvalues or its singular
+values are missing they are computed here from the stored eigenvalues, singular values or weights.
 """
 from dataclasses import dataclass, field
 import json
@@ -18,6 +19,7 @@ STAGE_TITLES = {"initial": "initial", "projected": "after first projection", "tr
 _EIG_NAMES = {"initial": "eig_initial", "projected": "eig_projected", "trained": "eig"}
 _METRICS_NAMES = {"initial": "metrics_initial", "projected": "metrics_projected",
                   "trained": "metrics"}
+_SV_NAMES = {"initial": "sv_initial", "projected": "sv_projected", "trained": "sv"}
 LEARNED_ACCURACY = 0.9
 DEFAULT_OUTLIERS = 6
 CONSTRAINED_MODES = ("project", "reparam")
@@ -47,10 +49,25 @@ class Condition:
     def constrained(self) -> bool:
         return self.dale in CONSTRAINED_MODES
 
+    @property
+    def dale_axis(self) -> str:
+        """'incoming' when the other axes say so, else 'outgoing' (the default)."""
+        return "incoming" if "dale_axis=incoming" in self.other.split(", ") else "outgoing"
+
+    @property
+    def other_without_axis(self) -> str:
+        """The other axes without dale_axis: what an incoming cell and its outgoing match share."""
+        return without_axis(self.other)
+
     def label(self, with_family: bool = True) -> str:
         parts = [family_label(self.family)] if with_family else []
         parts += [self.init, f"dale={self.dale}", f"N={self.units}", f"f_E={self.e_frac:g}"]
         return ", ".join(parts)
+
+
+def without_axis(other: str) -> str:
+    """'key=value, ...' text of other axes with any dale_axis removed."""
+    return ", ".join(p for p in other.split(", ") if p and not p.startswith("dale_axis="))
 
 
 def family_label(family: tuple[str, str]) -> str:
@@ -69,6 +86,7 @@ class Group:
     diverged: np.ndarray        # (K) bool
     loss: np.ndarray            # (K,E)
     eig: dict                   # stage -> (K,N) complex128, or missing
+    sv: dict                    # stage -> (K,N) float64 singular values (descending), or missing
     metrics: dict               # stage -> {name: (K) float64}
     notes: list
     example_network: int
@@ -110,6 +128,10 @@ class Cell:
 
     def eig(self, stage: str) -> np.ndarray:
         return self._cat(lambda g: g.eig[stage])
+
+    @property
+    def has_sv(self) -> bool:
+        return all(all(s in g.sv for s in STAGES) for g in self.groups)
 
     def metric(self, stage: str, name: str) -> np.ndarray:
         """(K) values of one metric at one stage; NaN where the file has no such metric."""
@@ -212,6 +234,13 @@ def _condition(config: dict, cell: dict, units: int, n_e: int) -> Condition:
     e_frac = _lookup(config, "model.e_frac", "e_frac")
     if e_frac is None:
         e_frac = axes.get("e_frac", n_e / units if units else math.nan)
+    # dale_axis: 'outgoing' is the default and never shown; 'incoming' (from the cell or, when no
+    # sweep axis says so, from the config) always is, so the two are never merged into one cell.
+    axis = _enum_text(axes.get("dale_axis", _lookup(config, "model.dale_axis", "dale_axis")),
+                      "outgoing")
+    axes.pop("dale_axis", None)
+    if axis != "outgoing":
+        axes["dale_axis"] = axis
     other = ", ".join(f"{k}={_text(v)}" for k, v in sorted(axes.items()) if k not in _AXES)
     return Condition(
         task=_enum_text(task, "task?"),
@@ -245,29 +274,71 @@ def _project(w: np.ndarray, sign: np.ndarray, axis: str) -> np.ndarray:
     return np.where(w * signs >= 0, w, 0.0)
 
 
+def _stage_weights(node, config: dict, stage: str) -> np.ndarray | None:
+    """(K,N,N) float64 W_rec of a stage from the stored weights: W_rec_initial, its one Dale
+    projection (unless the initial matrix was already projected or dale is not 'project'), W_rec."""
+    if stage == "trained":
+        return node["W_rec"][()].astype(np.float64) if "W_rec" in node else None
+    if "W_rec_initial" not in node:
+        return None
+    w = node["W_rec_initial"][()].astype(np.float64)
+    if stage == "projected":
+        dale = _enum_text(_lookup(config, "model.dale", "dale"), "project")
+        project_init = bool(_lookup(config, "model.project_init", "project_init"))
+        if dale == "project" and not project_init and "sign" in node:
+            axis = _enum_text(_lookup(config, "model.dale_axis", "dale_axis"), "outgoing")
+            w = _project(w, node["sign"][()].astype(np.float64), axis)
+    return w
+
+
 def _read_eigs(node, config: dict, notes: list) -> dict:
     """Eigenvalues of each stage: from the file, else computed from W_rec_initial / W_rec."""
     eig = {s: _complex(node[d][()]) for s, d in _EIG_NAMES.items() if d in node}
     missing = [s for s in STAGES if s not in eig]
-    if not missing:
-        return eig
-    weights = {"initial": "W_rec_initial", "trained": "W_rec"}
     for stage in missing:
-        if stage in weights and weights[stage] in node:
-            eig[stage] = _sorted_eigs(node[weights[stage]][()])
-        elif stage == "projected" and "W_rec_initial" in node:
-            w = node["W_rec_initial"][()].astype(np.float64)
-            dale = _enum_text(_lookup(config, "model.dale", "dale"), "project")
-            project_init = bool(_lookup(config, "model.project_init", "project_init"))
-            if dale == "project" and not project_init and "sign" in node:
-                axis = _enum_text(_lookup(config, "model.dale_axis", "dale_axis"), "outgoing")
-                w = _project(w, node["sign"][()].astype(np.float64), axis)
+        w = _stage_weights(node, config, stage)
+        if w is not None:
             eig[stage] = _sorted_eigs(w)
     computed = [s for s in missing if s in eig]
     if computed:
         notes.append("eigenvalues of stage(s) " + ", ".join(computed)
                      + " computed by the report from the stored weights")
     return eig
+
+
+def _read_svs(node, config: dict, notes: list) -> dict:
+    """Singular values (descending) of each stage: sv_initial / sv_projected / sv from the file,
+    else computed in float64 from the same matrices as the eigenvalues."""
+    sv = {s: np.asarray(node[d][()], dtype=np.float64) for s, d in _SV_NAMES.items() if d in node}
+    shape = node["W_rec"].shape[:2]
+    for stage, values in sv.items():
+        if values.shape != shape:
+            raise ResultsError(f"{_SV_NAMES[stage]} has shape {values.shape}, expected "
+                               f"(K, N) = {tuple(shape)}")
+    missing = [s for s in STAGES if s not in sv]
+    for stage in missing:
+        w = _stage_weights(node, config, stage)
+        if w is not None:
+            sv[stage] = np.linalg.svd(w, compute_uv=False)
+    computed = [s for s in missing if s in sv]
+    if computed:
+        notes.append("singular values of stage(s) " + ", ".join(computed)
+                     + " computed by the report from the stored weights")
+    return sv
+
+
+def metrics_from_svs(sv: np.ndarray) -> dict:
+    """sv_max and the normalised SVD entropy of (K,N) singular values: p_i = s_i / sum_j s_j,
+    nse = -sum_i p_i ln p_i / ln N (1: all equal, e.g. orthogonal; 0: rank one)."""
+    sv = np.asarray(sv, dtype=np.float64)
+    n = sv.shape[1]
+    total = sv.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = sv / total
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        nse = -terms.sum(axis=1) / np.log(n) if n > 1 else np.full(sv.shape[0], np.nan)
+    nse = np.where(total[:, 0] > 0, nse, np.nan)
+    return {"sv_max": sv.max(axis=1) if n else np.full(sv.shape[0], np.nan), "nse": nse}
 
 
 def metrics_from_eigs(lam: np.ndarray, outliers: int) -> dict:
@@ -282,8 +353,9 @@ def metrics_from_eigs(lam: np.ndarray, outliers: int) -> dict:
             "r_inner_p2": np.percentile(modulus, 2, axis=1), "ring_ratio": ratio}
 
 
-def _read_metrics(node, eig: dict, config: dict, notes: list) -> dict:
-    """Metrics of each stage from metrics*/ datasets, completed from the eigenvalues."""
+def _read_metrics(node, eig: dict, sv: dict, config: dict, notes: list) -> dict:
+    """Metrics of each stage from metrics*/ datasets, completed from the eigenvalues and the
+    singular values."""
     metrics = {}
     for stage, group_name in _METRICS_NAMES.items():
         stored = node.get(group_name)
@@ -295,8 +367,10 @@ def _read_metrics(node, eig: dict, config: dict, notes: list) -> dict:
         if stored is not None:
             values = {name: np.asarray(ds[()], dtype=float) for name, ds in stored.items()
                       if isinstance(ds, h5py.Dataset)}
-        if stage in eig:
-            computed = metrics_from_eigs(eig[stage], outliers)
+        computed = metrics_from_eigs(eig[stage], outliers) if stage in eig else {}
+        if stage in sv:
+            computed.update(metrics_from_svs(sv[stage]))
+        if computed:
             absent = [name for name in computed if name not in values]
             if absent and stored is not None:
                 notes.append(f"{group_name}: " + ", ".join(absent) + " computed by the report")
@@ -328,7 +402,11 @@ def _read_group(name: str, node) -> Group:
     n_e = int(node.attrs.get("n_units_e", n))
     notes = [] if config else ["no readable config attribute"]
     eig = _read_eigs(node, config, notes)
-    metrics = _read_metrics(node, eig, config, notes)
+    try:
+        sv = _read_svs(node, config, notes)
+    except ResultsError as error:
+        raise ResultsError(f"group {name}: {error}") from None
+    metrics = _read_metrics(node, eig, sv, config, notes)
     loss = np.asarray(node["loss"][()], dtype=float) if "loss" in node else np.full((k, 0), np.nan)
     examples = node.get("examples")
     return Group(
@@ -340,6 +418,7 @@ def _read_group(name: str, node) -> Group:
         diverged=_dataset(node, "diverged", k, 0, dtype=np.uint8).astype(bool),
         loss=loss.reshape(k, -1),
         eig=eig,
+        sv=sv,
         metrics=metrics,
         notes=[f"group {name}: {note}" for note in notes],
         example_network=int(node.attrs.get("example_network", 0)),
@@ -360,7 +439,11 @@ def open_results(path: str) -> tuple[h5py.File, Results]:
         handle.close()
         raise ResultsError(f"{path}: not an eirnn results file "
                            "(no format='eirnn-results' attribute or no groups)")
-    groups = [_read_group(name, handle["groups"][name]) for name in sorted(handle["groups"])]
+    try:
+        groups = [_read_group(name, handle["groups"][name]) for name in sorted(handle["groups"])]
+    except ResultsError as error:
+        handle.close()
+        raise ResultsError(f"{path}: {error}") from None
     if not groups:
         handle.close()
         raise ResultsError(f"{path}: the results file has no groups")
