@@ -1,7 +1,9 @@
 """The claims C1-C4 of docs/MODEL.md §7, tested on the networks that learned, at every stage.
 
-Each claim is evaluated at the three stages (initial, after the first projection, trained) with the
-same rule; the verdict (reproduced / not reproduced / inconclusive) is the trained stage's outcome.
+Each claim is evaluated separately for every family (task and other sweep axes) on that family's
+cells, and at the three stages (initial, after the first projection, trained) with the same rule;
+a family's verdict (reproduced / not reproduced / inconclusive) is its trained stage's outcome. The
+overall statement only counts the families per verdict, so a failure for one task stays visible.
 The other two stages are the controls: a claim that already holds after the first projection is a
 property of the constraint, not of learning. Every threshold is a named constant below, and the text
 of the rules (VERDICT_RULES) is generated from them.
@@ -10,7 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import LEARNED_ACCURACY, STAGES, STAGE_TITLES, Cell, Results, family_label
+from .data import LEARNED_ACCURACY, STAGES, STAGE_TITLES, Cell, Results, family_label, \
+    without_axis
 from .stats import CONFIDENCE, Estimate, fixed_effects_slope, mean_sem, one_sample, welch, \
     welch_contrast
 
@@ -33,6 +36,9 @@ STATEMENTS = {
 
 VERDICT_RULES = {
     "all": (
+        "Every claim is evaluated separately for each task (a family: task and any other sweep "
+        "axes), on that family's cells only; the overall column counts the families per verdict "
+        "and names them. "
         f"Only networks with held-out accuracy >= {LEARNED_ACCURACY} (and not diverged) count, "
         f"at every stage; a cell enters a test only with >= {MIN_LEARNED} of them. Each claim is "
         "computed with the same rule at the three stages; the verdict is the trained stage's "
@@ -60,7 +66,9 @@ VERDICT_RULES = {
         "holds when both factors pass, does not hold when either fails, too few data when a "
         "factor has no stratum where it varies, unclear otherwise."),
     "C4": (
-        "Cells are matched on (task, other axes, init, f_E, N): Dale (project/reparam) vs none. "
+        "Cells are matched on (task, other axes, init, f_E, N): Dale (project/reparam) vs none "
+        "(the unconstrained cells matched ignoring dale_axis, which has no effect without a "
+        "constraint). "
         "The difference d = mean over matched conditions of (mean r_outer Dale - mean r_outer "
         "unconstrained) gets a Welch-Satterthwaite standard error (with one matched condition "
         f"this is Welch's t-test). Holds when the {_CI} of d lies below 0; does not hold when it "
@@ -153,8 +161,8 @@ def _count_text(outcomes: list) -> str:
     return ", ".join(f"{n} {o}" for o, n in counts.items()) or "no condition"
 
 
-def _spectral_cells(results: Results, **fixed) -> list:
-    return [c for c in results.cells if c.has_spectra
+def _spectral_cells(cells: list, **fixed) -> list:
+    return [c for c in cells if c.has_spectra
             and all(getattr(c.condition, k) == v for k, v in fixed.items())]
 
 
@@ -171,7 +179,8 @@ def _per_condition_claim(claim: str, cells: list, judge) -> ClaimResult:
             outcome, est_r, est_q = judge(r_outer, ratio)
             outcomes.append(outcome)
             result.detail_rows.append([
-                STAGE_TITLES[stage], cell.condition.label(), _learned_text(cell), fmt_mean(r_outer),
+                STAGE_TITLES[stage], cell.condition.label(False), _learned_text(cell),
+                fmt_mean(r_outer),
                 fmt_mean(cell.counted(stage, "r_inner")), fmt_mean(ratio),
                 f"{fmt_ci(est_r)}; {fmt_ci(est_q)}", outcome])
         pooled_outer = np.concatenate([c.counted(stage, "r_outer") for c in cells] or [[]])
@@ -210,13 +219,13 @@ def _judge_ring(r_outer, ratio):
     return UNCLEAR, est_r, est_q
 
 
-def claim_c1(results: Results) -> ClaimResult:
-    cells = [c for c in _spectral_cells(results, init="normal") if c.condition.constrained]
+def claim_c1(cells: list) -> ClaimResult:
+    cells = [c for c in _spectral_cells(cells, init="normal") if c.condition.constrained]
     return _per_condition_claim("C1", cells, _judge_disc)
 
 
-def claim_c2(results: Results) -> ClaimResult:
-    cells = [c for c in _spectral_cells(results, init="orthogonal") if c.condition.constrained]
+def claim_c2(cells: list) -> ClaimResult:
+    cells = [c for c in _spectral_cells(cells, init="orthogonal") if c.condition.constrained]
     return _per_condition_claim("C2", cells, _judge_ring)
 
 
@@ -252,8 +261,8 @@ def _judge_change(est: Estimate | None, span: float) -> str:
     return UNCLEAR
 
 
-def claim_c3(results: Results) -> ClaimResult:
-    cells = [c for c in _spectral_cells(results) if c.condition.constrained]
+def claim_c3(cells: list) -> ClaimResult:
+    cells = [c for c in _spectral_cells(cells) if c.condition.constrained]
     result = ClaimResult("C3", STATEMENTS["C3"])
     result.detail_header = ["stage", "factor", "cells used", "slope per unit [95% CI]",
                             "change over the range [95% CI]", "test", "outcome"]
@@ -278,31 +287,33 @@ def claim_c3(results: Results) -> ClaimResult:
     return result
 
 
-def _matched_pairs(results: Results, stage: str) -> list:
-    """(condition label, Dale values, unconstrained values) per matched condition."""
+def _matched_pairs(cells: list, controls: list, stage: str) -> list:
+    """(condition label, Dale values, unconstrained values) per matched condition: the Dale cells
+    of `cells` against the unconstrained cells of `controls` (dale_axis ignored: it has no effect
+    without a constraint)."""
     pairs = {}
-    for cell in _spectral_cells(results):
+    sides = [("dale", c) for c in _spectral_cells(cells) if c.condition.constrained]
+    sides += [("none", c) for c in _spectral_cells(controls, dale="none")]
+    for side, cell in sides:
         c = cell.condition
-        key = (c.task, c.other, c.init, c.e_frac, c.units)
-        side = "dale" if c.constrained else ("none" if c.dale == "none" else None)
-        if side:
-            sides = pairs.setdefault(key, {"dale": [], "none": []})
-            sides[side].append(cell.counted(stage, "r_outer"))
+        key = (c.task, c.other_without_axis, c.init, c.e_frac, c.units)
+        pairs.setdefault(key, {"dale": [], "none": []})[side].append(
+            cell.counted(stage, "r_outer"))
     rows = []
     for key, sides in sorted(pairs.items()):
         if sides["dale"] and sides["none"]:
-            label = f"{family_label(key[:2])}, {key[2]}, N={key[4]}, f_E={key[3]:g}"
+            label = f"{key[2]}, N={key[4]}, f_E={key[3]:g}"
             rows.append((label, np.concatenate(sides["dale"]), np.concatenate(sides["none"])))
     return rows
 
 
-def claim_c4(results: Results) -> ClaimResult:
+def claim_c4(cells: list, controls: list) -> ClaimResult:
     result = ClaimResult("C4", STATEMENTS["C4"])
     result.detail_header = ["stage", "matched condition", "Dale r_outer", "unconstrained r_outer",
                             "difference [95% CI]", "Welch's t", "used"]
     for stage in STAGES:
         used = []
-        for label, dale, none in _matched_pairs(results, stage):
+        for label, dale, none in _matched_pairs(cells, controls, stage):
             ok = _enough(dale) and _enough(none)
             est = welch(dale, none) if ok else None
             result.detail_rows.append([STAGE_TITLES[stage], label, fmt_mean(dale), fmt_mean(none),
@@ -329,6 +340,54 @@ def claim_c4(results: Results) -> ClaimResult:
     return result
 
 
+def evaluate_cells(cells: list, controls: list) -> list:
+    """C1-C4, in order, over `cells`; C4's unconstrained side comes from `controls`."""
+    return [claim_c1(cells), claim_c2(cells), claim_c3(cells), claim_c4(cells, controls)]
+
+
+def unconstrained_controls(results: Results, family) -> list:
+    """The dale=none cells a family's Dale cells are compared with in C4: same task and other axes
+    apart from dale_axis."""
+    key = (family[0], without_axis(family[1]))
+    return [c for c in results.cells if c.condition.dale == "none"
+            and (c.condition.task, c.condition.other_without_axis) == key]
+
+
+@dataclass
+class FamilyClaims:
+    """C1-C4 over the cells of one family (task and other axes)."""
+    family: tuple
+    claims: list
+
+    @property
+    def label(self) -> str:
+        return family_label(self.family)
+
+
 def evaluate_claims(results: Results) -> list:
-    """C1-C4, in order."""
-    return [claim_c1(results), claim_c2(results), claim_c3(results), claim_c4(results)]
+    """One FamilyClaims per family of the file: the per-task verdicts."""
+    return [FamilyClaims(family, evaluate_cells(results.cells_of(family),
+                                                unconstrained_controls(results, family)))
+            for family in results.families]
+
+
+def overall(per_family: list, index: int) -> str:
+    """The claim's verdicts over the families in one line: how many tasks reproduce it, naming
+    those that do not."""
+    names = {}
+    for fc in per_family:
+        names.setdefault(fc.claims[index].verdict, []).append(fc.label)
+    total = len(per_family)
+    plain = all(not fc.family[1] for fc in per_family)
+    noun = "tasks" if plain else "task families"
+    if total == 1:
+        only = "task" if plain else "task family"
+        return f"{per_family[0].claims[index].verdict} (the file's only {only})"
+    parts = []
+    for verdict in ("reproduced", "not reproduced", "inconclusive"):
+        if verdict in names:
+            listed = names[verdict]
+            if len(listed) == total:
+                return f"{verdict} for all {total} {noun}"
+            parts.append(f"{verdict} for {len(listed)} of {total} {noun} ({', '.join(listed)})")
+    return "; ".join(parts)

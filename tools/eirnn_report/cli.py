@@ -1,4 +1,4 @@
-"""Command line of tools/report: tools/report RESULTS.h5 [--out DIR] [--html].
+"""Command line of tools/report: tools/report RESULTS.h5 [--out DIR] [--html] [--no-figures].
 
 Errors in the input (missing file, not a results file) print one line on stderr and return 2.
 """
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR",
                         help="output folder (default: <results stem>_report beside the file)")
     parser.add_argument("--html", action="store_true", help="also write report.html")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="tables and verdicts only, no figures (much faster on large files)")
     return parser
 
 
@@ -45,7 +47,7 @@ def main(argv: list) -> int:
         print(f"report: error: {error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     try:
-        path = write_report(results, out_dir, args.html)
+        path = write_report(results, out_dir, args.html, not args.no_figures)
     except OSError as error:
         print(f"report: error: {out_dir}: {error.strerror or error}", file=sys.stderr)
         return EXIT_INPUT_ERROR
