@@ -388,6 +388,6 @@ def overall(per_family: list, index: int) -> str:
         if verdict in names:
             listed = names[verdict]
             if len(listed) == total:
-                return f"{verdict} for all {total} {noun}"
+                return f"{verdict} for {'both' if total == 2 else f'all {total}'} {noun}"
             parts.append(f"{verdict} for {len(listed)} of {total} {noun} ({', '.join(listed)})")
     return "; ".join(parts)

@@ -88,7 +88,7 @@ class Group:
     eig: dict                   # stage -> (K,N) complex128, or missing
     sv: dict                    # stage -> (K,N) float64 singular values (descending), or missing
     metrics: dict               # stage -> {name: (K) float64}
-    notes: list
+    notes: list                 # what the report had to compute or assume for this group
     example_network: int
     examples: h5py.Group | None
     dynamics: h5py.Group | None = None  # `dynamics/` of eirnn dynamics (fixed_points.py reads it)
@@ -356,7 +356,7 @@ def metrics_from_eigs(lam: np.ndarray, outliers: int) -> dict:
 def _read_metrics(node, eig: dict, sv: dict, config: dict, notes: list) -> dict:
     """Metrics of each stage from metrics*/ datasets, completed from the eigenvalues and the
     singular values."""
-    metrics = {}
+    metrics, absent_by_names = {}, {}
     for stage, group_name in _METRICS_NAMES.items():
         stored = node.get(group_name)
         outliers = _lookup(config, "outliers", "analysis.outliers")
@@ -373,13 +373,15 @@ def _read_metrics(node, eig: dict, sv: dict, config: dict, notes: list) -> dict:
         if computed:
             absent = [name for name in computed if name not in values]
             if absent and stored is not None:
-                notes.append(f"{group_name}: " + ", ".join(absent) + " computed by the report")
+                absent_by_names.setdefault(", ".join(absent), []).append(group_name)
             for name in absent:
                 values[name] = computed[name]
         with np.errstate(divide="ignore", invalid="ignore"):
             if "r_inner_p2" in values and "r_outer" in values:
                 values["ring_ratio_p2"] = values["r_inner_p2"] / values["r_outer"]
         metrics[stage] = values
+    for names, where in absent_by_names.items():
+        notes.append(f"{names} computed by the report ({', '.join(where)})")
     return metrics
 
 
@@ -420,7 +422,7 @@ def _read_group(name: str, node) -> Group:
         eig=eig,
         sv=sv,
         metrics=metrics,
-        notes=[f"group {name}: {note}" for note in notes],
+        notes=notes,
         example_network=int(node.attrs.get("example_network", 0)),
         examples=examples if _has_examples(examples) else None,
         dynamics=node["dynamics"] if isinstance(node.get("dynamics"), h5py.Group) else None,

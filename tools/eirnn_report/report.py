@@ -40,28 +40,18 @@ def _claims_tables(doc: Document, per_family: list) -> None:
     doc.paragraph("Per task, the outcome at each stage and what the controls say (a claim that "
                   "already holds after the first projection is a property of the constraint):")
     doc.table(["claim", "task", "verdict"] + [STAGE_TITLES[s] for s in STAGES] + ["controls"],
-              [[c.claim, c.family.label, c.verdict] + [c.stages[s].outcome for s in STAGES]
-               + [c.control] for c in _by_claim(per_family)])
+              [[c.claim, label, c.verdict] + [c.stages[s].outcome for s in STAGES] + [c.control]
+               for c, label in _by_claim(per_family)])
     doc.paragraph("Numbers are mean ± s.e.m. over the networks that learned (n = how many); the "
                   "same networks are used at every stage.")
     doc.table(["claim", "task", "stage", "numbers", "test", "outcome"],
-              [[c.claim, c.family.label, STAGE_TITLES[s], c.stages[s].numbers, c.stages[s].test,
-                c.stages[s].outcome] for c in _by_claim(per_family) for s in STAGES])
-
-
-class _Tagged:
-    """A ClaimResult with the FamilyClaims it belongs to."""
-
-    def __init__(self, claim, family):
-        self._claim, self.family = claim, family
-
-    def __getattr__(self, name):
-        return getattr(self._claim, name)
+              [[c.claim, label, STAGE_TITLES[s], c.stages[s].numbers, c.stages[s].test,
+                c.stages[s].outcome] for c, label in _by_claim(per_family) for s in STAGES])
 
 
 def _by_claim(per_family: list) -> list:
-    """Every family's ClaimResults ordered by claim, then family."""
-    return [_Tagged(fc.claims[index], fc) for index in range(len(STATEMENTS))
+    """(ClaimResult, task label) of every family, ordered by claim, then family."""
+    return [(fc.claims[index], fc.label) for index in range(len(STATEMENTS))
             for fc in per_family]
 
 
@@ -125,13 +115,25 @@ def _figures(doc: Document, figures: list, drawn: bool) -> None:
 
 
 def _notes(doc: Document, results: Results) -> None:
-    notes = [n for g in results.groups for n in g.notes]
+    groups_of = {}
+    for group in results.groups:
+        for note in group.notes:
+            groups_of.setdefault(note, []).append(group.name)
+    every = len(results.groups)
+    notes = [f"{_group_list(names, every)}: {note}" for note, names in groups_of.items()]
     missing = [c.condition.label() for c in results.cells if not c.has_spectra]
     if missing:
         notes.append("no spectra (and no weights to compute them) for: " + "; ".join(missing))
     if notes:
         doc.heading(2, "Notes")
         doc.bullets(notes)
+
+
+def _group_list(names: list, every: int) -> str:
+    """'group g0001', 'groups g0000, g0002' or 'all 12 groups', for a note."""
+    if len(names) == 1:
+        return f"group {names[0]}"
+    return f"all {every} groups" if len(names) == every else f"groups {', '.join(names)}"
 
 
 def write_report(results: Results, out_dir: str, with_html: bool,
