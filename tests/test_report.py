@@ -432,8 +432,8 @@ def check_nse_separation(tmp):
     rows = table_after(text, heading, first="task")
     check(len(rows) == 3 and rows[2][:5] == ["and", "normal", "none", "6", "6"],
           f"separation table: n learned 6, not learned 6: {rows[2:]}")
-    check(all("AUC 1.00" in rows[2][i] and "(separates)" in rows[2][i] for i in (6, 8, 10)),
-          "NSE separates at every stage (AUC 1)")
+    check(all("AUC 1.00" in rows[2][i] and "n = 6 vs 6 (separates)" in rows[2][i]
+              for i in (6, 8, 10)), "NSE separates at every stage (AUC 1, n = 6 vs 6)")
     check("Yes: after first projection (the matrix training starts from), NSE separates the "
           "learned from the not learned networks in 1 of 1 testable" in text,
           "the one-sentence answer: yes")
@@ -459,13 +459,20 @@ def check_nse_separation(tmp):
 
 def check_mann_whitney():
     sys.path.insert(0, os.path.join(ROOT, "tools"))
-    from eirnn_report.stats import mann_whitney
+    from eirnn_report.stats import mann_whitney, stratified_mann_whitney
     test = mann_whitney([0.1, 0.5, 0.9, 1.3, 1.7], [0.2, 0.3, 0.4, 0.6, 0.7, 0.8])
     check(test.exact and test.u == 21.0 and abs(test.auc - 0.7) < 1e-12
           and abs(test.p - 0.329004329) < 1e-8, "Mann-Whitney exact p (5 vs 6, no ties)")
     test = mann_whitney([1, 2, 2, 3, 5, 6, 6, 7], [0, 1, 1, 2, 3, 3, 4])
     check(not test.exact and test.u == 42.0 and abs(test.p - 0.113928928) < 1e-8,
           "Mann-Whitney normal approximation with ties")
+    # a confounder: stratum 2 has higher values and more of a; within each stratum a is not higher
+    a1, b1, a2, b2 = [1.0], [2.0, 3.0, 4.0, 5.0, 6.0], [10.0, 12.0, 14.0, 16.0, 18.0], [11.0]
+    pooled, within = mann_whitney(a1 + a2, b1 + b2), stratified_mann_whitney([(a1, b1), (a2, b2)])
+    check(pooled.auc > 0.8 and within.u == 4.0 and abs(within.auc - 0.4) < 1e-12
+          and within.p > 0.5 and (within.n_a, within.n_b) == (6, 6),
+          f"stratified Mann-Whitney compares within strata only (pooled AUC {pooled.auc:.2f}, "
+          f"within {within.auc:.2f}, p = {within.p:.2f})")
 
 
 def main():

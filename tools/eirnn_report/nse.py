@@ -3,14 +3,16 @@ networks, per stage, and whether NSE separates the networks that learn from thos
 
 NSE = -(1/ln N) sum_i p_i ln p_i with p_i = s_i / sum_j s_j (1 for an orthogonal matrix, 0 for rank
 one). Separation is tested per (task, init, dale) with the Mann-Whitney U test of NSE of the learned
-against the not learned networks; AUC = P(NSE of a learned network > NSE of a not learned one).
+against the not learned networks, stratified by cell (N, f_E and other axes: networks are compared
+only within their cell, since N and f_E change both NSE and how often networks learn); AUC = P(NSE
+of a learned network > NSE of a not learned one of the same cell).
 """
 import numpy as np
 
 from .claims import MIN_LEARNED
 from .data import LEARNED_ACCURACY, STAGES, STAGE_TITLES, Results, family_label
 from .plotting import FigureFile, finish, no_data, save, slug, subplots
-from .stats import mann_whitney
+from .stats import stratified_mann_whitney
 
 SEPARATION_AUC = 0.75   # AUC >= this or <= 1 - this ...
 SEPARATION_P = 0.05     # ... and two-sided Mann-Whitney p below this: NSE separates
@@ -36,12 +38,11 @@ def _split(cells: list, stage: str, name: str) -> tuple:
 
 
 def separation(cells: list, stage: str):
-    """Mann-Whitney test of NSE (learned vs not) and whether it separates; None for too few."""
-    learned, other = _split(cells, stage, "nse")
-    learned, other = learned[np.isfinite(learned)], other[np.isfinite(other)]
-    if learned.size < MIN_LEARNED or other.size < MIN_LEARNED:
+    """Mann-Whitney test of NSE (learned vs not, within cells) and whether it separates; None when
+    the cells with both kinds hold fewer than MIN_LEARNED networks of either kind."""
+    test = stratified_mann_whitney([_split([cell], stage, "nse") for cell in cells])
+    if test is None or test.n_a < MIN_LEARNED or test.n_b < MIN_LEARNED:
         return None, False
-    test = mann_whitney(learned, other)
     separates = test.p < SEPARATION_P and abs(test.auc - 0.5) >= SEPARATION_AUC - 0.5
     return test, separates
 
@@ -49,8 +50,8 @@ def separation(cells: list, stage: str):
 def _test_text(test, separates: bool) -> str:
     if test is None:
         return "too few"
-    return (f"AUC {test.auc:.2f}, U = {test.u:g}, p = {test.p:.2g}"
-            + (" (separates)" if separates else ""))
+    return (f"AUC {test.auc:.2f}, U = {test.u:g}, p = {test.p:.2g}, n = {test.n_a} vs "
+            f"{test.n_b}" + (" (separates)" if separates else ""))
 
 
 def _median(values: np.ndarray) -> str:
@@ -74,7 +75,8 @@ def answer(results: Results) -> str:
     where = STAGE_TITLES[ANSWER_STAGE]
     if not tested:
         return (f"Cannot tell: no (task, init, dale) group has >= {MIN_LEARNED} learned and >= "
-                f"{MIN_LEARNED} not learned networks with singular values.")
+                f"{MIN_LEARNED} not learned networks with singular values in cells that have "
+                "both.")
     k, m = len(separated), len(tested)
     word = "Yes" if k == m else ("No" if k == 0 else "Partly")
     listed = f" ({'; '.join(separated)})" if 0 < k < m else ""
@@ -92,10 +94,12 @@ def nse_section(doc, results: Results) -> None:
     doc.paragraph(
         "NSE = -(1/ln N) Σ p_i ln p_i, p_i = σ_i / Σ σ_j (1: all singular values equal, as for "
         "an orthogonal matrix; 0: rank one). Per (task, init, dale), the Mann-Whitney U test of "
-        f"NSE of the learned (accuracy >= {LEARNED_ACCURACY}) against the not learned networks; AUC = "
-        "P(NSE of a learned network > NSE of a not learned one). NSE separates when AUC >= "
-        f"{SEPARATION_AUC} or <= {1 - SEPARATION_AUC:g} and p < {SEPARATION_P}; a group is tested "
-        f"with >= {MIN_LEARNED} networks on each side.")
+        f"NSE of the learned (accuracy >= {LEARNED_ACCURACY}) against the not learned networks, "
+        "stratified by cell: networks are compared only within their (N, f_E) cell, since N and "
+        "f_E change both NSE and how often networks learn; AUC = P(NSE of a learned network > "
+        "NSE of a not learned one of the same cell); n = the networks of the cells that have "
+        f"both. NSE separates when AUC >= {SEPARATION_AUC} or <= {1 - SEPARATION_AUC:g} and p < "
+        f"{SEPARATION_P}; a group is tested with >= {MIN_LEARNED} networks on each side.")
     doc.paragraph(answer(results))
     rows = []
     for (family, init, dale), cells in sorted(groups.items()):
@@ -154,5 +158,6 @@ def nse_figures(results: Results, out_dir: str) -> list:
         figures.append(FigureFile(
             "Singular values (NSE, sv_max)", path, figure_title,
             "NSE (top) and largest singular value (bottom) of every network per (init, dale), "
-            "learned (blue) beside not learned (grey); black bars: medians."))
+            "all cells together (the test compares within cells), learned (blue) beside not "
+            "learned (grey); black bars: medians."))
     return figures

@@ -177,8 +177,9 @@ EXACT_MAX_PAIRS = 2500  # Mann-Whitney: exact null distribution up to n_a * n_b 
 
 @dataclass
 class RankTest:
-    """Mann-Whitney U test of a against b: U counts pairs with a > b (ties 1/2), auc = U / (n_a n_b)
-    is the probability that a random value of a exceeds one of b; p is two-sided."""
+    """Mann-Whitney U test of a against b: U counts pairs with a > b (ties 1/2), auc = U / pairs is
+    the probability that a random value of a exceeds one of b; p is two-sided. Stratified: U, pairs
+    and n summed over the strata, pairs only within a stratum."""
     u: float
     auc: float
     p: float
@@ -203,13 +204,12 @@ def _midranks(x: np.ndarray) -> np.ndarray:
 
 def _u_counts(n_a: int, n_b: int) -> np.ndarray:
     """Number of orderings of n_a + n_b distinct values giving U = 0 .. n_a n_b (exact null)."""
-    # c[j] holds the counts for (i, j) while i grows: c(i, j) = c(i-1, j) shifted by j + c(i, j-1)
+    # table[j] holds the counts for (i, j) while i grows: c(i, j) = c(i-1, j) shifted by j + c(i, j-1)
     table = [np.ones(1, dtype=float) for _ in range(n_b + 1)]
     for i in range(1, n_a + 1):
         row = [np.ones(1, dtype=float)]
         for j in range(1, n_b + 1):
-            size = i * j + 1
-            counts = np.zeros(size)
+            counts = np.zeros(i * j + 1)
             counts[j:j + table[j].size] += table[j]
             counts[:row[j - 1].size] += row[j - 1]
             row.append(counts)
@@ -217,32 +217,47 @@ def _u_counts(n_a: int, n_b: int) -> np.ndarray:
     return table[n_b]
 
 
-def mann_whitney(a, b) -> RankTest | None:
-    """Two-sided Mann-Whitney U test of the finite values of a against b (None if either is empty).
+def stratified_mann_whitney(strata: list) -> RankTest | None:
+    """Two-sided Mann-Whitney U test of a against b within strata: strata is a list of (a, b); U is
+    the sum of the strata's U (each compares only values of the same stratum), so a factor that
+    differs between strata cannot make a difference. None when no stratum has values on both sides.
 
-    Exact null distribution without ties and up to EXACT_MAX_PAIRS pairs; otherwise the normal
-    approximation with the tie correction and a continuity correction.
+    Exact null distribution (the convolution of the strata's) without ties and up to
+    EXACT_MAX_PAIRS pairs; otherwise the normal approximation with the tie correction and a
+    continuity correction.
     """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-    n_a, n_b = a.size, b.size
-    if n_a == 0 or n_b == 0:
+    u, pairs, variance, n_a, n_b, tied, exact_counts = 0.0, 0, 0.0, 0, 0, False, np.ones(1)
+    for a, b in strata:
+        a = np.asarray(a, dtype=float)
+        b = np.asarray(b, dtype=float)
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if a.size == 0 or b.size == 0:
+            continue
+        both = np.concatenate([a, b])
+        u += float(_midranks(both)[:a.size].sum() - a.size * (a.size + 1) / 2.0)
+        pairs += a.size * b.size
+        n = both.size
+        ties = np.unique(both, return_counts=True)[1]
+        tied = tied or ties.max() > 1
+        variance += a.size * b.size / 12.0 * ((n + 1) - float((ties ** 3 - ties).sum())
+                                              / (n * (n - 1)))
+        if not tied and pairs <= EXACT_MAX_PAIRS:
+            counts = _u_counts(a.size, b.size)
+            exact_counts = np.convolve(exact_counts, counts / counts.sum())
+        n_a, n_b = n_a + a.size, n_b + b.size
+    if pairs == 0:
         return None
-    both = np.concatenate([a, b])
-    ranks = _midranks(both)
-    u = float(ranks[:n_a].sum() - n_a * (n_a + 1) / 2.0)
-    pairs = n_a * n_b
-    ties = np.unique(both, return_counts=True)[1]
-    if ties.max() == 1 and pairs <= EXACT_MAX_PAIRS:
-        counts = _u_counts(n_a, n_b)
-        total = counts.sum()
+    if not tied and pairs <= EXACT_MAX_PAIRS:
         k = int(round(u))
-        lower, upper = counts[:k + 1].sum() / total, counts[k:].sum() / total
+        lower, upper = exact_counts[:k + 1].sum(), exact_counts[k:].sum()
         return RankTest(u, u / pairs, min(1.0, 2.0 * min(lower, upper)), n_a, n_b, True)
-    n = n_a + n_b
-    variance = pairs / 12.0 * ((n + 1) - float((ties ** 3 - ties).sum()) / (n * (n - 1)))
     if variance <= 0.0:
         return RankTest(u, u / pairs, 1.0, n_a, n_b, False)
     z = max(abs(u - pairs / 2.0) - 0.5, 0.0) / math.sqrt(variance)
     return RankTest(u, u / pairs, math.erfc(z / math.sqrt(2.0)), n_a, n_b, False)
+
+
+def mann_whitney(a, b) -> RankTest | None:
+    """Two-sided Mann-Whitney U test of the finite values of a against b (None if either is empty):
+    stratified_mann_whitney with one stratum."""
+    return stratified_mann_whitney([(a, b)])
