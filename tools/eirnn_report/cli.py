@@ -22,8 +22,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="report", description=(
-        "Figures and a claims table (docs/MODEL.md §7) from an eirnn results file. Writes PNG "
-        "figures and report.md into DIR and prints the path of report.md."))
+        "Figures and a claims table (a verdict per claim of docs/MODEL.md §7 and task) from an "
+        "eirnn results file. Writes PNG figures and report.md into DIR and prints the path of "
+        "report.md."))
     parser.add_argument("results", help="results file written by eirnn train / sweep / reproduce")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder (default: <results stem>_report beside the file)")
