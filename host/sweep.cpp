@@ -475,14 +475,39 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
     s.cells.reserve(n_cells);
 
     // Two cells of different grids with the same configuration (all but the seed) would be the
-    // same cell trained twice: refused. Cells of one grid always differ in an axis value.
+    // same cell trained twice: refused. Cells of one grid always differ in an axis value. Every
+    // cell's settings are the fixed ones but for the axes of its grid, so two cells have the same
+    // configuration when they agree on every setting that is an axis of some grid: the identity
+    // of a cell is the list of those values (converted, so 2 and 2.0 of a real setting agree).
+    // Cells with the same identity have the same configuration, and conversely.
     const bool several = s.grids.size() > 1;
-    auto identity = [](const GroupConfig& cfg) {
-        json j = to_json(cfg);
-        j.erase("seed");
-        return j.dump();
+    std::vector<std::pair<std::string, std::string>> targets;  // (section, key) of every axis
+    for (const std::vector<Axis>& axes : grid_axes)
+        for (const Axis& a : axes)
+            if (std::find(targets.begin(), targets.end(), std::pair(a.section, a.key)) ==
+                targets.end())
+                targets.emplace_back(a.section, a.key);
+    auto identity = [&targets](const json& j) {
+        json id = json::array();
+        for (const auto& [section, key] : targets) id.push_back(j.at(section).at(key));
+        return id.dump();
     };
-    std::unordered_multimap<std::uint64_t, std::size_t> configs;  // FNV-1a of identity -> cell
+    // FNV-1a of the identity -> cell; a match is confirmed on both cells' full configurations.
+    std::unordered_multimap<std::uint64_t, std::size_t> configs;
+    auto fnv = [](const std::string& text) {
+        std::uint64_t h = 1469598103934665603ull;
+        for (unsigned char ch : text) {
+            h ^= ch;
+            h *= 1099511628211ull;
+        }
+        return h;
+    };
+    auto same_config = [](const GroupConfig& a, const GroupConfig& b) {
+        json x = to_json(a), y = to_json(b);
+        x.erase("seed");
+        y.erase("seed");
+        return x == y;
+    };
     auto grid_name = [&](int g) {
         return "grid " + std::to_string(g + 1) + " (line " + std::to_string(s.grids[g].line) + ")";
     };
@@ -532,16 +557,11 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
                 throw InputError(one_line(source + ": cell " + c.axes.dump() + ": " + msg));
             }
             if (several) {
-                const std::string id = identity(c.cfg);
-                std::uint64_t h = 1469598103934665603ull;
-                for (unsigned char ch : id) {
-                    h ^= ch;
-                    h *= 1099511628211ull;
-                }
+                const std::uint64_t h = fnv(identity(j));
                 auto [lo, hi] = configs.equal_range(h);
                 for (auto it = lo; it != hi; ++it) {
                     const SweepCell& other = s.cells[it->second];
-                    if (identity(other.cfg) != id) continue;
+                    if (!same_config(c.cfg, other.cfg)) continue;
                     fail_at(source, *grid_tables[g], "axes",
                             "cell " + group_id(c.index) + " " + c.axes.dump() + " of " +
                                 grid_name(c.grid) + " has the configuration of cell " +

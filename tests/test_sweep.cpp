@@ -370,6 +370,10 @@ TEST(SweepGrids, ErrorsNameTheGridsAndKeys) {
         f + "[[axes]]\nunits = [8]\n[[axes]]\nunits = [8]\ndale = [\"none\", \"project\"]\n");
     EXPECT_NE(e.find("grid 1"), std::string::npos) << e;
     EXPECT_NE(e.find("\"dale\":\"project\""), std::string::npos) << e;
+    // ... and when the same value is written differently: 2 and 2.0 of a real setting.
+    e = parse_error(f + "[[axes]]\ngain = [2, 3]\n[[axes]]\ngain = [1.5, 2.0]\n");
+    EXPECT_NE(e.find("cell g0003 {\"gain\":2.0} of grid 2"), std::string::npos) << e;
+    EXPECT_NE(e.find("cell g0000 {\"gain\":2.0} of grid 1"), std::string::npos) << e;
     // Different settings in different grids are fine.
     EXPECT_EQ(parse_error(f + "[[axes]]\nunits = [8]\n[[axes]]\ndale = [\"none\"]\n"), "");
 
