@@ -15,10 +15,12 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "host/error.hpp"
 #include "host/limits.hpp"
+#include "host/results.hpp"
 #include "tasks/task.hpp"
 
 namespace eirnn {
@@ -32,7 +34,8 @@ namespace {
 constexpr const char* kSections[] = {"model", "train", "task"};
 constexpr const char* kTopKeys =
     "description, output, networks_per_cell, seed, data_seed, backend, eig_method, threads, "
-    "until_learned, max_attempts, outliers, spectra, [model], [train], [task], [axes], [slurm]";
+    "until_learned, max_attempts, outliers, spectra, [model], [train], [task], [axes] or "
+    "[[axes]], [slurm]";
 constexpr const char* kSlurmKeys =
     "shards, partition, account, qos, constraint, mem, cpus_per_task, time_factor, min_minutes, "
     "extra, setup";
@@ -217,25 +220,39 @@ std::string key_of_message(const std::string& msg) {
 }  // namespace
 
 namespace {
-/// plan_json() with or without the cells (the hash streams them).
-json plan_of(const Sweep& s, bool with_cells) {
+json axes_of(const SweepGrid& g) {
     json axes = json::array();
-    for (std::size_t a = 0; a < s.axis_names.size(); ++a)
-        axes.push_back({s.axis_names[a], s.axis_sizes[a]});
+    for (std::size_t a = 0; a < g.axis_names.size(); ++a)
+        axes.push_back({g.axis_names[a], g.axis_sizes[a]});
+    return axes;
+}
+
+/// plan_json() with or without the cells (the hash streams them). A sweep of one grid has the
+/// plan it had before sweeps could have several, so that its hash, and its results, stay valid.
+json plan_of(const Sweep& s, bool with_cells) {
     json cs = json::array();
     if (with_cells)
         for (const SweepCell& c : s.cells)
             cs.push_back({{"cell", c.axes}, {"config", to_json(c.cfg)}});
-    return json{{"format", "eirnn-sweep"},
-                {"version", 1},
-                {"axes", axes},
-                {"networks_per_cell", s.networks_per_cell},
-                {"until_learned", s.until_learned},
-                {"max_attempts", s.max_attempts},
-                {"learned_accuracy", kLearnedAccuracy},
-                {"seed", s.seed},
-                {"seed_stride", s.seed_stride},
-                {"cells", cs}};
+    json plan{{"format", "eirnn-sweep"},
+              {"version", 1},
+              {"networks_per_cell", s.networks_per_cell},
+              {"until_learned", s.until_learned},
+              {"max_attempts", s.max_attempts},
+              {"learned_accuracy", kLearnedAccuracy},
+              {"seed", s.seed},
+              {"seed_stride", s.seed_stride},
+              {"cells", cs}};
+    if (s.grids.size() <= 1) {
+        plan["axes"] = s.grids.empty() ? json::array() : axes_of(s.grids.front());
+    } else {
+        plan["version"] = 2;
+        json grids = json::array();
+        for (const SweepGrid& g : s.grids)
+            grids.push_back({{"axes", axes_of(g)}, {"cells", g.cells}});
+        plan["grids"] = grids;
+    }
+    return plan;
 }
 }  // namespace
 
@@ -304,7 +321,7 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
     std::map<std::string, const toml::node*> fixed;  // "section.key" -> node, for messages
     std::optional<int> max_attempts;
     const toml::node* max_attempts_node = nullptr;
-    const toml::table* axes_table = nullptr;
+    std::vector<const toml::table*> grid_tables;  // [axes], or each [[axes]] table in turn
 
     for (auto&& [k, v] : doc) {
         const std::string key(k.str());
@@ -359,8 +376,20 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
             if (!v.is_table()) fail_at(source, v, key, "must be a table ([slurm])");
             s.slurm = parse_slurm(source, *v.as_table());
         } else if (key == "axes") {
-            if (!v.is_table()) fail_at(source, v, key, "must be a table ([axes])");
-            axes_table = v.as_table();
+            if (v.is_table()) {
+                grid_tables.push_back(v.as_table());
+            } else if (v.is_array() && !v.as_array()->empty()) {
+                for (const toml::node& g : *v.as_array()) {
+                    if (!g.is_table())
+                        fail_at(source, g, key,
+                                "must be a table ([axes]) or a list of tables ([[axes]])");
+                    if (g.as_table()->empty())
+                        fail_at(source, g, key, "empty grid: give at least one axis");
+                    grid_tables.push_back(g.as_table());
+                }
+            } else {
+                fail_at(source, v, key, "must be a table ([axes]) or a list of tables ([[axes]])");
+            }
         } else {
             fail_at(source, v, key, std::string("unknown key (known: ") + kTopKeys + ")");
         }
@@ -375,10 +404,11 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
     }
     s.seed_stride = static_cast<std::uint64_t>(s.max_networks());
 
-    // Axes, in the order they are written (toml++ tables are sorted by key).
-    std::vector<Axis> axes;
-    if (axes_table) {
-        for (auto&& [k, v] : *axes_table) {
+    // Each grid's axes, in the order they are written (toml++ tables are sorted by key).
+    std::vector<std::vector<Axis>> grid_axes;
+    for (const toml::table* table : grid_tables) {
+        std::vector<Axis>& axes = grid_axes.emplace_back();
+        for (auto&& [k, v] : *table) {
             Axis a;
             a.name = std::string(k.str());
             const std::string full = "axes." + a.name;
@@ -420,54 +450,128 @@ Sweep parse_sweep(std::string_view text, const std::string& source) {
             return p.line != q.line ? p.line < q.line : p.column < q.column;
         });
     }
-    std::size_t n_cells = 1;
-    for (const Axis& a : axes) {
-        s.axis_names.push_back(a.name);
-        s.axis_sizes.push_back(a.converted.size());
-        n_cells *= a.converted.size();  // each factor <= kMaxCells, so checked before it can wrap
+    if (grid_axes.empty()) grid_axes.emplace_back();  // no axes: one grid of one cell
+
+    std::size_t n_cells = 0;
+    for (std::size_t g = 0; g < grid_axes.size(); ++g) {
+        SweepGrid grid;
+        grid.first_cell = static_cast<int>(n_cells);
+        grid.line =
+            g < grid_tables.size() ? static_cast<int>(grid_tables[g]->source().begin.line) : 0;
+        std::size_t size = 1;
+        for (const Axis& a : grid_axes[g]) {
+            grid.axis_names.push_back(a.name);
+            grid.axis_sizes.push_back(a.converted.size());
+            if (std::find(s.axis_names.begin(), s.axis_names.end(), a.name) == s.axis_names.end())
+                s.axis_names.push_back(a.name);
+            size *= a.converted.size();  // each factor <= kMaxCells, so checked before it can wrap
+            if (size > kMaxCells) break;
+        }
+        n_cells += size;
         if (n_cells > kMaxCells) throw InputError(source + ": axes: more than 1,000,000 cells");
+        grid.cells = static_cast<int>(size);
+        s.grids.push_back(std::move(grid));
     }
     s.cells.reserve(n_cells);
 
-    // Expansion: cell i's axis values are the digits of i in the mixed radix of the axis sizes
-    // (last axis fastest).
-    std::vector<std::size_t> digit(axes.size(), 0);
-    for (std::size_t i = 0; i < n_cells; ++i) {
-        std::size_t rest = i;
-        for (std::size_t a = axes.size(); a-- > 0;) {
-            digit[a] = rest % axes[a].converted.size();
-            rest /= axes[a].converted.size();
+    // Two cells of different grids with the same configuration (all but the seed) would be the
+    // same cell trained twice: refused. Cells of one grid always differ in an axis value. Every
+    // cell's settings are the fixed ones but for the axes of its grid, so two cells have the same
+    // configuration when they agree on every setting that is an axis of some grid: the identity
+    // of a cell is the list of those values (converted, so 2 and 2.0 of a real setting agree).
+    // Cells with the same identity have the same configuration, and conversely.
+    const bool several = s.grids.size() > 1;
+    std::vector<std::pair<std::string, std::string>> targets;  // (section, key) of every axis
+    for (const std::vector<Axis>& axes : grid_axes)
+        for (const Axis& a : axes)
+            if (std::find(targets.begin(), targets.end(), std::pair(a.section, a.key)) ==
+                targets.end())
+                targets.emplace_back(a.section, a.key);
+    auto identity = [&targets](const json& j) {
+        json id = json::array();
+        for (const auto& [section, key] : targets) id.push_back(j.at(section).at(key));
+        return id.dump();
+    };
+    // FNV-1a of the identity -> cell; a match is confirmed on both cells' full configurations.
+    std::unordered_multimap<std::uint64_t, std::size_t> configs;
+    auto fnv = [](const std::string& text) {
+        std::uint64_t h = 1469598103934665603ull;
+        for (unsigned char ch : text) {
+            h ^= ch;
+            h *= 1099511628211ull;
         }
-        json j = base;
-        SweepCell c;
-        c.index = static_cast<int>(i);
-        c.axes = json::object();
-        for (std::size_t a = 0; a < axes.size(); ++a) {
-            j[axes[a].section][axes[a].key] = axes[a].converted[digit[a]];
-            c.axes[axes[a].name] = axes[a].converted[digit[a]];
-        }
-        j["networks"] = s.networks_per_cell;
-        j["seed"] = s.seed + static_cast<std::uint64_t>(i) * s.seed_stride;
-        try {
-            c.cfg = group_config_from_json(j);
-            c.cfg.threads = s.threads;
-            validate(c.cfg);
-        } catch (const InputError& e) {
-            // Point at the setting the message names: an axis value of this cell, or a fixed value.
-            const std::string msg = e.what();
-            const std::string k = key_of_message(msg);
-            for (std::size_t a = 0; a < axes.size(); ++a)
-                if (!k.empty() && (axes[a].name == k || axes[a].key == k))
-                    fail_at(source, *axes[a].values->get(digit[a]), "axes." + axes[a].name,
-                            "value " + axes[a].converted[digit[a]].dump() + ": " + msg);
-            for (const auto& [name, node] : fixed) {
-                std::string last = name.substr(name.find('.') + 1);
-                if (!k.empty() && (last == k || (k == "task" && name == "task.kind")))
-                    fail_at(source, *node, name, msg);
+        return h;
+    };
+    auto same_config = [](const GroupConfig& a, const GroupConfig& b) {
+        json x = to_json(a), y = to_json(b);
+        x.erase("seed");
+        y.erase("seed");
+        return x == y;
+    };
+    auto grid_name = [&](int g) {
+        return "grid " + std::to_string(g + 1) + " (line " + std::to_string(s.grids[g].line) + ")";
+    };
+
+    // Expansion: the grids in file order; within one, cell r's axis values are the digits of r in
+    // the mixed radix of the axis sizes (last axis fastest). Seeds follow the sweep-wide index.
+    for (std::size_t g = 0; g < grid_axes.size(); ++g) {
+        const std::vector<Axis>& axes = grid_axes[g];
+        std::vector<std::size_t> digit(axes.size(), 0);
+        const std::size_t first = static_cast<std::size_t>(s.grids[g].first_cell);
+        for (std::size_t r = 0; r < static_cast<std::size_t>(s.grids[g].cells); ++r) {
+            const std::size_t i = first + r;
+            std::size_t rest = r;
+            for (std::size_t a = axes.size(); a-- > 0;) {
+                digit[a] = rest % axes[a].converted.size();
+                rest /= axes[a].converted.size();
             }
-            throw InputError(one_line(source + ": cell " + c.axes.dump() + ": " + msg));
+            json j = base;
+            SweepCell c;
+            c.index = static_cast<int>(i);
+            c.grid = static_cast<int>(g);
+            c.axes = json::object();
+            for (std::size_t a = 0; a < axes.size(); ++a) {
+                j[axes[a].section][axes[a].key] = axes[a].converted[digit[a]];
+                c.axes[axes[a].name] = axes[a].converted[digit[a]];
+            }
+            j["networks"] = s.networks_per_cell;
+            j["seed"] = s.seed + static_cast<std::uint64_t>(i) * s.seed_stride;
+            try {
+                c.cfg = group_config_from_json(j);
+                c.cfg.threads = s.threads;
+                validate(c.cfg);
+            } catch (const InputError& e) {
+                // Point at the setting the message names: an axis value of this cell, or a fixed
+                // value.
+                const std::string msg = e.what();
+                const std::string k = key_of_message(msg);
+                for (std::size_t a = 0; a < axes.size(); ++a)
+                    if (!k.empty() && (axes[a].name == k || axes[a].key == k))
+                        fail_at(source, *axes[a].values->get(digit[a]), "axes." + axes[a].name,
+                                "value " + axes[a].converted[digit[a]].dump() + ": " + msg);
+                for (const auto& [name, node] : fixed) {
+                    std::string last = name.substr(name.find('.') + 1);
+                    if (!k.empty() && (last == k || (k == "task" && name == "task.kind")))
+                        fail_at(source, *node, name, msg);
+                }
+                throw InputError(one_line(source + ": cell " + c.axes.dump() + ": " + msg));
+            }
+            if (several) {
+                const std::uint64_t h = fnv(identity(j));
+                auto [lo, hi] = configs.equal_range(h);
+                for (auto it = lo; it != hi; ++it) {
+                    const SweepCell& other = s.cells[it->second];
+                    if (!same_config(c.cfg, other.cfg)) continue;
+                    fail_at(source, *grid_tables[g], "axes",
+                            "cell " + group_id(c.index) + " " + c.axes.dump() + " of " +
+                                grid_name(c.grid) + " has the configuration of cell " +
+                                group_id(other.index) + " " + other.axes.dump() + " of " +
+                                grid_name(other.grid) + ": the same cell twice");
+                }
+                configs.emplace(h, i);
+            }
+            s.cells.push_back(std::move(c));
         }
-        s.cells.push_back(std::move(c));
     }
     return s;
 }
@@ -482,7 +586,11 @@ Sweep load_sweep(const std::filesystem::path& path) {
 
 std::string cell_label(const Sweep& s, const SweepCell& c) {
     std::string out;
-    for (const std::string& a : s.axis_names) {
+    const std::vector<std::string>& names = static_cast<std::size_t>(c.grid) < s.grids.size()
+                                                ? s.grids[c.grid].axis_names
+                                                : s.axis_names;
+    for (const std::string& a : names) {
+        if (!c.axes.contains(a)) continue;
         const json& v = c.axes.at(a);
         if (!out.empty()) out += ' ';
         out += a + "=" + (v.is_string() ? v.get<std::string>() : v.dump());

@@ -1,7 +1,8 @@
 // Sweeps (docs/SWEEP.md): a TOML file of fixed settings and axes, expanded into cells (the
-// cartesian product of the axes), each trained as its own group of networks and written as one
-// group of a results file tagged with its `cell`. Runs are resumable: every finished cell is an
-// atomic part file in `<output>.parts/`, merged into the results file when all are done.
+// cartesian product of the axes, or of each grid's axes in turn), each trained as its own group of
+// networks and written as one group of a results file tagged with its `cell`. Runs are resumable:
+// every finished cell is an atomic part file in `<output>.parts/`, merged into the results file
+// when all are done.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -21,11 +22,21 @@ namespace eirnn {
 /// Held-out accuracy from which a network counts as learned (docs/MODEL.md §7).
 inline constexpr double kLearnedAccuracy = 0.9;
 
-/// One cell of a sweep: a point of the axes' product.
+/// One cell of a sweep: a point of one grid's axes' product.
 struct SweepCell {
     int index = 0;        // position in the expansion (last axis fastest); group id group_id(index)
-    nlohmann::json axes;  // {axis: value}, written as the group's `cell` attribute
+    int grid = 0;         // its grid (Sweep::grids)
+    nlohmann::json axes;  // {axis: value} of its grid's axes, written as the group's `cell`
     GroupConfig cfg;      // networks = networks_per_cell, seed = first seed of the cell's range
+};
+
+/// One grid of a sweep: an `[axes]` table, or one `[[axes]]` table of several. Its cells are the
+/// cartesian product of its axes, cells first_cell .. first_cell + cells - 1 of the sweep.
+struct SweepGrid {
+    std::vector<std::string> axis_names;  // in the order written
+    std::vector<std::size_t> axis_sizes;
+    int first_cell = 0, cells = 0;
+    int line = 0;  // of its table in the file (0: no axes at all), for messages
 };
 
 /// Settings of the Slurm job scripts (the `[slurm]` table; docs/CLUSTER.md). They do not change
@@ -45,13 +56,13 @@ struct Sweep {
     std::string source;  // file name used in messages
     std::string description;
     std::filesystem::path output = "sweep.h5";
-    std::vector<std::string> axis_names;  // in the order declared
-    std::vector<std::size_t> axis_sizes;
-    std::vector<SweepCell> cells;
-    int networks_per_cell = 4;  // networks of one training round of a cell
-    int until_learned = 0;      // 0: one round; n: rounds until n networks learned
-    int max_attempts = 0;       // networks a cell trains at most (until_learned)
-    std::uint64_t seed = 1;     // cell i's seeds: seed + i * seed_stride + [0, seed_stride)
+    std::vector<SweepGrid> grids;         // at least one; several with `[[axes]]`
+    std::vector<std::string> axis_names;  // every grid's axes, in the order first written
+    std::vector<SweepCell> cells;         // the grids' cells, concatenated in file order
+    int networks_per_cell = 4;            // networks of one training round of a cell
+    int until_learned = 0;                // 0: one round; n: rounds until n networks learned
+    int max_attempts = 0;                 // networks a cell trains at most (until_learned)
+    std::uint64_t seed = 1;               // cell i's seeds: seed + i * seed_stride + [0, stride)
     std::uint64_t seed_stride = 0;
     int threads = 0;
     EigMethod eig_method = EigMethod::Auto;  // how the spectra are computed (with the backend)
@@ -61,18 +72,22 @@ struct Sweep {
     int max_networks() const { return until_learned > 0 ? max_attempts : networks_per_cell; }
     /// Everything that determines the results (not the output path, threads or eig_method: the
     /// eigensolvers differ by rounding only, and each group records its own), canonical JSON.
+    /// One grid: {"axes": [[name, size], ...], ...}, as before grids existed (the same hash).
+    /// Several: {"grids": [{"axes": [[name, size], ...], "cells": n}, ...], ...}, version 2.
     nlohmann::json plan_json() const;
     /// 16 hex digits identifying plan_json(): a part file belongs to the sweep with its hash.
     std::string hash() const;
 };
 
 /// Parses a sweep from TOML text; `source` names it in messages ("file:line:col: key: problem").
-/// Throws InputError for any bad key, type or value, an unknown or empty axis, a duplicate cell.
+/// Throws InputError for any bad key, type or value, an unknown or empty axis, an empty grid, a
+/// duplicate value or a cell whose full configuration repeats one of another grid.
 Sweep parse_sweep(std::string_view toml_text, const std::string& source);
 /// Reads and parses a sweep file.
 Sweep load_sweep(const std::filesystem::path& path);
 
 /// "task=and init=normal units=50": the cell's axis values in the order the axes are declared.
+/// "(no axes)" for the single cell of a sweep without axes.
 std::string cell_label(const Sweep& s, const SweepCell& c);
 
 /// Refuses (InputError naming the cell, the size and what to lower) a sweep whose costliest cell

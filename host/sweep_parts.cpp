@@ -102,8 +102,21 @@ std::string cell_name(const json& plan, int index) {
     std::string name = group_id(index);
     try {
         const json& cell = plan.at("cells").at(static_cast<std::size_t>(index)).at("cell");
+        // The axes of the cell's grid: the plan's own, or those of the grid holding the index.
+        const json* axes = plan.contains("axes") ? &plan.at("axes") : nullptr;
+        if (!axes) {
+            long long end = 0;
+            for (const json& g : plan.at("grids")) {
+                end += g.at("cells").get<long long>();
+                if (index < end) {
+                    axes = &g.at("axes");
+                    break;
+                }
+            }
+        }
+        if (!axes) return name;
         std::string label;
-        for (const json& axis : plan.at("axes")) {
+        for (const json& axis : *axes) {
             const std::string a = axis.at(0).get<std::string>();
             const json& v = cell.at(a);
             label += (label.empty() ? "" : " ") + a + "=" +

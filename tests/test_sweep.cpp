@@ -23,6 +23,7 @@
 
 #include "host/error.hpp"
 #include "host/h5.hpp"
+#include "host/results.hpp"
 #include "host/sweep.hpp"
 
 namespace fs = std::filesystem;
@@ -88,7 +89,8 @@ dale = ["project", "none"]
 )");
     ASSERT_EQ(s.cells.size(), 8u);
     EXPECT_EQ(s.axis_names, (std::vector<std::string>{"task", "e_frac", "dale"}));
-    EXPECT_EQ(s.axis_sizes, (std::vector<std::size_t>{2, 2, 2}));
+    ASSERT_EQ(s.grids.size(), 1u);
+    EXPECT_EQ(s.grids[0].axis_sizes, (std::vector<std::size_t>{2, 2, 2}));
     const char* tasks[] = {"and", "xor"};
     const double fracs[] = {0.5, 0.75};
     const char* dales[] = {"project", "none"};
@@ -225,6 +227,196 @@ TEST(SweepErrors, NameTheKeyAndItsPosition) {
     EXPECT_EQ(e.rfind("s.toml:1:", 0), 0u) << e;
 }
 
+// ---- several grids: [[axes]] ----
+
+/// A main grid and a side grid of kTinyFixed without units: 2 x 2 x 2 cells, then 1 x 1 x 2.
+std::string two_grids() {
+    return tiny_without_units() + R"(
+[[axes]]
+task = ["and", "xor"]
+dale = ["project", "none"]
+units = [8, 12]
+
+[[axes]]
+task = ["and"]
+dale_axis = ["incoming"]
+units = [8, 12]
+)";
+}
+
+/// FNV-1a of a text, as Sweep::hash() computes it.
+std::string fnv(const std::string& text) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+TEST(SweepGrids, CellsAreTheGridsConcatenatedInFileOrder) {
+    Sweep s = parse(two_grids());
+    ASSERT_EQ(s.cells.size(), 10u);
+    ASSERT_EQ(s.grids.size(), 2u);
+    EXPECT_EQ(s.grids[0].axis_names, (std::vector<std::string>{"task", "dale", "units"}));
+    EXPECT_EQ(s.grids[0].axis_sizes, (std::vector<std::size_t>{2, 2, 2}));
+    EXPECT_EQ(s.grids[0].first_cell, 0);
+    EXPECT_EQ(s.grids[0].cells, 8);
+    EXPECT_EQ(s.grids[1].axis_names, (std::vector<std::string>{"task", "dale_axis", "units"}));
+    EXPECT_EQ(s.grids[1].axis_sizes, (std::vector<std::size_t>{1, 1, 2}));
+    EXPECT_EQ(s.grids[1].first_cell, 8);
+    EXPECT_EQ(s.grids[1].cells, 2);
+    EXPECT_EQ(s.axis_names, (std::vector<std::string>{"task", "dale", "units", "dale_axis"}));
+    for (int i = 0; i < 10; ++i) {
+        const eirnn::SweepCell& c = s.cells[i];
+        EXPECT_EQ(c.index, i);
+        EXPECT_EQ(c.grid, i < 8 ? 0 : 1);
+        EXPECT_EQ(c.cfg.seed, 100u + 2u * i);  // seed ranges by the sweep-wide index
+        EXPECT_EQ(c.cfg.networks, 2);
+        EXPECT_EQ(c.cfg.train.epochs, 2);
+        EXPECT_EQ(c.cfg.task.out_gap, 4);
+        EXPECT_EQ(c.cfg.model.units, i % 2 ? 12 : 8);
+    }
+    // Main grid: the last axis fastest; dale_axis is not one of its axes, so its default applies.
+    EXPECT_EQ(s.cells[5].axes, json::parse(R"({"task":"xor","dale":"project","units":12})"));
+    EXPECT_EQ(eirnn::name(s.cells[5].cfg.model.dale_axis), "outgoing");
+    EXPECT_EQ(eirnn::name(s.cells[6].cfg.model.dale), "none");
+    // Side grid: its own axes only in `cell`; dale, absent there, keeps its fixed value.
+    EXPECT_EQ(s.cells[8].axes, json::parse(R"({"task":"and","dale_axis":"incoming","units":8})"));
+    EXPECT_EQ(s.cells[9].axes, json::parse(R"({"task":"and","dale_axis":"incoming","units":12})"));
+    EXPECT_EQ(eirnn::name(s.cells[9].cfg.model.dale_axis), "incoming");
+    EXPECT_EQ(eirnn::name(s.cells[9].cfg.model.dale), "project");
+    EXPECT_EQ(eirnn::task_name(s.cells[9].cfg.task.kind), "and");
+    EXPECT_EQ(eirnn::cell_label(s, s.cells[9]), "task=and dale_axis=incoming units=12");
+    EXPECT_EQ(eirnn::cell_label(s, s.cells[2]), "task=and dale=none units=8");
+
+    // The plan describes the grids; the hash covers every cell and stays FNV-1a of the plan.
+    const json plan = s.plan_json();
+    EXPECT_EQ(plan.at("version"), 2);
+    EXPECT_FALSE(plan.contains("axes"));
+    EXPECT_EQ(plan.at("grids"), json::parse(R"([
+        {"axes": [["task", 2], ["dale", 2], ["units", 2]], "cells": 8},
+        {"axes": [["task", 1], ["dale_axis", 1], ["units", 2]], "cells": 2}])"));
+    EXPECT_EQ(plan.at("cells").size(), 10u);
+    EXPECT_EQ(plan.at("cells").at(8).at("cell"), s.cells[8].axes);
+    EXPECT_EQ(s.hash(), fnv(plan.dump()));
+    std::string other = two_grids();
+    other.replace(other.rfind("units = [8, 12]"), 15, "units = [8, 16]");
+    EXPECT_NE(parse(other).hash(), s.hash());
+
+    // Shards cover every cell of every grid exactly once.
+    const std::vector<int> shard_of = eirnn::assign_shards(s, 3);
+    ASSERT_EQ(shard_of.size(), 10u);
+    for (int k : shard_of) EXPECT_TRUE(k >= 0 && k < 3);
+}
+
+TEST(SweepGrids, OneAxesTableKeepsThePlanAndHashItHadBeforeGrids) {
+    // Values computed by eirnn before sweeps could have several grids: results of existing sweep
+    // files must still resume and merge.
+    const std::string one = std::string(kTinyFixed) + R"(
+[axes]
+task = ["and", "xor"]
+e_frac = [0.5, 0.75]
+dale = ["project", "none"]
+)";
+    Sweep s = parse(one);
+    EXPECT_EQ(s.hash(), "6a95540ad44d38f6");
+    json frame = s.plan_json();
+    EXPECT_EQ(frame.at("cells").size(), 8u);
+    EXPECT_EQ(fnv(frame.dump()), "6a95540ad44d38f6");
+    frame["cells"] = json::array();
+    EXPECT_EQ(frame.dump(),
+              R"({"axes":[["task",2],["e_frac",2],["dale",2]],"cells":[],"format":"eirnn-sweep",)"
+              R"("learned_accuracy":0.9,"max_attempts":0,"networks_per_cell":2,"seed":100,)"
+              R"("seed_stride":2,"until_learned":0,"version":1})");
+    const std::pair<const char*, const char*> files[] = {
+        {"sweep.toml", "80a2fbe4f819a50e"},
+        {"reproduce_quick.toml", "aea015374f0be7dd"},
+        {"reproduce_paper.toml", "deecf1cd3fe81856"},
+    };
+    for (const auto& [name, hash] : files)
+        EXPECT_EQ(eirnn::load_sweep(fs::path(EIRNN_SOURCE_DIR) / "examples" / name).hash(), hash)
+            << name;
+    // One [[axes]] table is the same single grid: the same cells, plan and hash.
+    std::string as_array = one;
+    as_array.replace(as_array.find("[axes]"), 6, "[[axes]]");
+    EXPECT_EQ(parse(as_array).plan_json(), s.plan_json());
+    EXPECT_EQ(parse(as_array).hash(), s.hash());
+    // No axes at all: one cell, one grid without axes.
+    Sweep none = parse(kTinyFixed);
+    ASSERT_EQ(none.grids.size(), 1u);
+    EXPECT_EQ(none.plan_json().at("axes"), json::array());
+}
+
+TEST(SweepGrids, ErrorsNameTheGridsAndKeys) {
+    const std::string f = tiny_without_units();
+    const int base = static_cast<int>(std::count(f.begin(), f.end(), '\n'));
+    auto one_line = [](const std::string& e) {
+        return !e.empty() && e.find('\n') == std::string::npos && e.rfind("s.toml:", 0) == 0;
+    };
+
+    // The same cell in two grids: named by both grids, at the second grid's table.
+    std::string e = parse_error(f + "[[axes]]\nunits = [8, 12]\n\n[[axes]]\nunits = [12]\n");
+    EXPECT_TRUE(one_line(e)) << e;
+    EXPECT_NE(e.find("axes: "), std::string::npos) << e;
+    EXPECT_NE(e.find("grid 1 (line " + std::to_string(base + 1) + ")"), std::string::npos) << e;
+    EXPECT_NE(e.find("grid 2 (line " + std::to_string(base + 4) + ")"), std::string::npos) << e;
+    EXPECT_NE(e.find("same cell twice"), std::string::npos) << e;
+    EXPECT_EQ(e.rfind("s.toml:" + std::to_string(base + 4) + ":", 0), 0u) << e;
+    // ... also when the repeat comes from a fixed value: dale "project" is the default.
+    e = parse_error(
+        f + "[[axes]]\nunits = [8]\n[[axes]]\nunits = [8]\ndale = [\"none\", \"project\"]\n");
+    EXPECT_NE(e.find("grid 1"), std::string::npos) << e;
+    EXPECT_NE(e.find("\"dale\":\"project\""), std::string::npos) << e;
+    // ... and when the same value is written differently: 2 and 2.0 of a real setting.
+    e = parse_error(f + "[[axes]]\ngain = [2, 3]\n[[axes]]\ngain = [1.5, 2.0]\n");
+    EXPECT_NE(e.find("cell g0003 {\"gain\":2.0} of grid 2"), std::string::npos) << e;
+    EXPECT_NE(e.find("cell g0000 {\"gain\":2.0} of grid 1"), std::string::npos) << e;
+    // Different settings in different grids are fine.
+    EXPECT_EQ(parse_error(f + "[[axes]]\nunits = [8]\n[[axes]]\ndale = [\"none\"]\n"), "");
+
+    // An axis in one grid that is fixed at the top level.
+    e = parse_error(std::string(kTinyFixed) +
+                    "[[axes]]\ndale = [\"none\"]\n[[axes]]\nunits = [8, 12]\n");
+    EXPECT_TRUE(one_line(e)) << e;
+    EXPECT_NE(e.find("axes.units"), std::string::npos) << e;
+    EXPECT_NE(e.find("also set in [model]"), std::string::npos) << e;
+
+    // An empty [[axes]] table, at its own line.
+    e = parse_error(f + "[[axes]]\nunits = [8]\n[[axes]]\n");
+    EXPECT_TRUE(one_line(e)) << e;
+    EXPECT_NE(e.find("empty grid"), std::string::npos) << e;
+    EXPECT_EQ(e.rfind("s.toml:" + std::to_string(base + 3) + ":", 0), 0u) << e;
+
+    // [axes] and [[axes]] in one file: TOML refuses the redefinition, in one line.
+    e = parse_error(f + "[axes]\nunits = [8]\n[[axes]]\ndale = [\"none\"]\n");
+    EXPECT_TRUE(one_line(e)) << e;
+    EXPECT_NE(e.find("axes"), std::string::npos) << e;
+    e = parse_error(f + "[[axes]]\nunits = [8]\n[axes]\ndale = [\"none\"]\n");
+    EXPECT_TRUE(one_line(e)) << e;
+    EXPECT_NE(e.find("axes"), std::string::npos) << e;
+
+    // Within one grid, values stay unique; an axis of a later grid is checked like any other.
+    e = parse_error(f + "[[axes]]\nunits = [8]\n[[axes]]\nunits = [12, 16, 12]\n");
+    EXPECT_NE(e.find("axes.units"), std::string::npos) << e;
+    EXPECT_NE(e.find("duplicate value 12"), std::string::npos) << e;
+    e = parse_error(f + "[[axes]]\nunits = [8]\n[[axes]]\nwidth = [1]\n");
+    EXPECT_NE(e.find("axes.width"), std::string::npos) << e;
+    e = parse_error(f + "[[axes]]\nunits = [8]\n[[axes]]\nunits = [1]\n");
+    EXPECT_NE(e.find("axes.units"), std::string::npos) << e;
+    EXPECT_EQ(e.rfind("s.toml:" + std::to_string(base + 4) + ":", 0), 0u) << e;
+
+    // axes given as something else than tables.
+    for (const char* bad : {"axes = []\n", "axes = [1, 2]\n", "axes = 3\n"}) {
+        e = parse_error(std::string(bad) + f);
+        EXPECT_TRUE(one_line(e)) << e;
+        EXPECT_NE(e.find("s.toml:1:"), std::string::npos) << e;
+        EXPECT_NE(e.find("axes: must be a table"), std::string::npos) << e;
+    }
+}
+
 // ---- through the binary ----
 
 struct CmdResult {
@@ -284,6 +476,9 @@ TEST_F(SweepCli, BadFilesExitTwoWithOneLineNamingTheKey) {
         {"[axes]\nunits = []\n", "axes.units"},
         {"[axes]\nunits = [8]\ne_frac = [0.5, -0.5]\n", "axes.e_frac"},
         {"[axes]\nunits = [8]\ntask = [\"and\", \"xor\", \"and\"]\n", "axes.task"},
+        {"[[axes]]\nunits = [8, 12]\n[[axes]]\nunits = [12]\n", "axes: cell"},
+        {"[[axes]]\nunits = [8]\n[[axes]]\n", "axes: empty grid"},
+        {"[axes]\nunits = [8]\n[[axes]]\nunits = [12]\n", "axes"},
     };
     for (const auto& [axes, key] : cases) {
         fs::path cfg = write("bad.toml", f + axes);
@@ -454,6 +649,100 @@ TEST_F(SweepCli, KilledAfterTheFirstGroupResumesToIdenticalDatasets) {
     r = run_eirnn("sweep " + cfg.string() + " --quiet");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.out.find("nothing to do"), std::string::npos) << r.out;
+}
+
+TEST_F(SweepCli, TwoGridsRunShardResumeAndMerge) {
+    // A main grid (dale project / none) and a side grid (the incoming Dale axis): three cells.
+    auto sweep_file = [&](const fs::path& out) {
+        return "output = \"" + out.string() + "\"\n" + kTinyFixed +
+               "\n[[axes]]\ndale = [\"project\", \"none\"]\n\n[[axes]]\ndale_axis = "
+               "[\"incoming\"]\n";
+    };
+    const fs::path whole = dir_ / "whole.h5", split = dir_ / "split.h5";
+    const fs::path parts = eirnn::parts_dir(split);
+    const std::string w = write("whole.toml", sweep_file(whole)).string();
+    const std::string c = write("split.toml", sweep_file(split)).string();
+
+    CmdResult r = run_eirnn("sweep " + c + " --dry-run --rate 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("3 cells = (dale 2) + (dale_axis 1)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("dale_axis=incoming"), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(split));
+    EXPECT_FALSE(fs::exists(parts));
+
+    // Unsharded: one group per cell of both grids, with that grid's axes as `cell`.
+    r = run_eirnn("sweep " + w + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.err;
+    {
+        eirnn::h5::Id f = eirnn::h5::open_read(whole);
+        const json plan = json::parse(eirnn::h5::read_attr_string(f, "sweep"));
+        EXPECT_EQ(plan.at("cells"), 3);
+        EXPECT_EQ(plan.at("grids").size(), 2u);
+        const char* cells[] = {R"({"dale":"project"})", R"({"dale":"none"})",
+                               R"({"dale_axis":"incoming"})"};
+        const char* dales[] = {"project", "none", "project"};
+        const char* dale_axes[] = {"outgoing", "outgoing", "incoming"};
+        for (int g = 0; g < 3; ++g) {
+            eirnn::h5::Id grp = eirnn::h5::open_group(f, "groups/" + eirnn::group_id(g));
+            EXPECT_EQ(json::parse(eirnn::h5::read_attr_string(grp, "cell")), json::parse(cells[g]));
+            const json config = json::parse(eirnn::h5::read_attr_string(grp, "config"));
+            EXPECT_EQ(config.at("model").at("dale"), dales[g]);
+            EXPECT_EQ(config.at("model").at("dale_axis"), dale_axes[g]);
+            EXPECT_EQ(config.at("seed"), 100 + 2 * g);
+            const auto seed = eirnn::h5::read_int(f, "groups/" + eirnn::group_id(g) + "/seed");
+            EXPECT_EQ(seed.data, (std::vector<std::int64_t>{100 + 2 * g, 101 + 2 * g}));
+        }
+    }
+
+    // Two shards: together they write every cell's part exactly once.
+    int groups = 0;
+    for (const char* shard : {"0/2", "1/2"}) {
+        r = run_eirnn("sweep " + c + " --shard " + shard + " --quiet");
+        ASSERT_EQ(r.status, 0) << r.err;
+        const std::size_t at = r.out.find("shard " + std::string(shard) + ": ");
+        ASSERT_NE(at, std::string::npos) << r.out;
+        groups += std::stoi(r.out.substr(at + 10));
+    }
+    EXPECT_EQ(groups, 3);
+    EXPECT_FALSE(fs::exists(split));
+    std::vector<std::string> written;
+    for (const auto& e : fs::directory_iterator(parts))
+        if (e.path().extension() == ".h5") written.push_back(e.path().filename().string());
+    std::sort(written.begin(), written.end());
+    EXPECT_EQ(written, (std::vector<std::string>{"g0000.h5", "g0001.h5", "g0002.h5"}));
+    r = run_eirnn("sweep " + c + " --status");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("every cell is done"), std::string::npos) << r.out;
+
+    // A lost part of the side grid: the merge names it by its own axes; a rerun trains it alone.
+    fs::remove(parts / "g0002.h5");
+    r = run_eirnn("sweep " + c + " --merge");
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("g0002 (dale_axis=incoming)"), std::string::npos) << r.err;
+    r = run_eirnn("sweep " + c + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(static_cast<int>(std::count(r.out.begin(), r.out.end(), '\n')), 4) << r.out;
+    EXPECT_NE(r.out.find("2/3  dale=none"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("3/3  dale_axis=incoming"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("2 from an earlier run"), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(parts));
+
+    auto a = contents(whole), b = contents(split);
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [name, bytes] : a) {
+        ASSERT_TRUE(b.count(name)) << name;
+        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
+    }
+    EXPECT_TRUE(a.count("groups/g0002@cell"));
+    r = run_eirnn("sweep " + c + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("nothing to do"), std::string::npos) << r.out;
+
+    // The Slurm script of a sweep of several grids: one array task per shard.
+    r = run_eirnn("sweep " + c + " --slurm --shards 2 --rate 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("--array=0-1"), std::string::npos) << r.out;
 }
 
 TEST_F(SweepCli, UntilLearnedTrainsRoundsWithConsecutiveSeeds) {

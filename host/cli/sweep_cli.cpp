@@ -98,9 +98,18 @@ double measured_rate(const Sweep& s, const SweepCliOptions& o, std::string& how)
 }
 
 void print_plan(const Sweep& s, const SweepCliOptions& o, const Shard& shard) {
+    // "task 2 x units 3", or one such product per grid: "(task 4 x dale 2) + (dale_axis 1)".
     std::string shape;
-    for (std::size_t a = 0; a < s.axis_names.size(); ++a)
-        shape += (a ? " x " : "") + s.axis_names[a] + " " + std::to_string(s.axis_sizes[a]);
+    for (const SweepGrid& g : s.grids) {
+        std::string product;
+        for (std::size_t a = 0; a < g.axis_names.size(); ++a)
+            product += (a ? " x " : "") + g.axis_names[a] + " " + std::to_string(g.axis_sizes[a]);
+        if (s.grids.size() == 1)
+            shape = product;
+        else
+            shape += std::string(shape.empty() ? "" : " + ") + "(" +
+                     (product.empty() ? "no axes" : product) + ")";
+    }
     const int first_round = std::min(s.networks_per_cell, s.max_networks());
     const std::vector<int> shard_of = assign_shards(s, shard.count);
     std::printf("sweep %s (hash %s)%s%s\n", s.source.c_str(), s.hash().c_str(),

@@ -116,7 +116,8 @@ void add_sweep_command(CLI::App& app) {
     auto args = std::make_shared<SweepArgs>();
     CLI::App* sub = app.add_subcommand(
         "sweep",
-        "Train every cell of a sweep file (TOML: fixed settings and axes, docs/SWEEP.md) as "
+        "Train every cell of a sweep file (TOML: fixed settings and axes, one grid or several, "
+        "docs/SWEEP.md) as "
         "one group of a results file. Rerun the same command to resume after an interruption. "
         "Split over processes, GPUs and Slurm nodes: docs/CLUSTER.md.");
     sub->add_option("config", args->file, "sweep file (TOML)")->required();

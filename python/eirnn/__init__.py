@@ -237,16 +237,22 @@ def _toml_value(v: Any) -> str:
 
 
 def _to_toml(d: Mapping[str, Any], prefix: str = "") -> str:
-    lines, tables = [], []
+    lines, tables, arrays = [], [], []
     for k, v in d.items():
         if isinstance(v, Mapping):
             tables.append((k, v))
+        elif isinstance(v, (list, tuple)) and v and all(isinstance(x, Mapping) for x in v):
+            arrays.append((k, v))  # a list of tables: [[k]] (e.g. the grids of "axes")
         else:
             lines.append(f"{k} = {_toml_value(v)}")
     out = "\n".join(lines) + "\n"
     for k, v in tables:
         name = f"{prefix}{k}"
         out += f"\n[{name}]\n" + _to_toml(v, name + ".")
+    for k, v in arrays:
+        name = f"{prefix}{k}"
+        for table in v:
+            out += f"\n[[{name}]]\n" + _to_toml(table, name + ".")
     return out
 
 
@@ -259,7 +265,8 @@ def sweep(
     force: bool = False,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Runs a sweep (docs/SWEEP.md) given as a TOML file or as a dict of the same tables.
+    """Runs a sweep (docs/SWEEP.md) given as a TOML file or as a dict of the same tables
+    (``"axes"``: one dict for one grid, or a list of dicts for several grids, as ``[[axes]]``).
 
     resume: continue from the parts an interrupted run left (False discards them, as
     ``--restart``). dry_run: return the plan (cells, shapes, FLOPs) and write nothing.

@@ -42,6 +42,7 @@ nb::dict plan(const Sweep& s) {
         e["group"] = group_id(c.index);
         e["label"] = cell_label(s, c);
         e["cell"] = c.axes.dump();
+        e["grid"] = c.grid;
         e["N"] = c.cfg.model.units;
         e["T"] = task_steps(c.cfg.task);
         e["B"] = c.cfg.train.batch;

@@ -304,6 +304,28 @@ def test_sweep_dict_dry_run_and_run(tmp_path):
     assert again["already_complete"]
 
 
+def test_sweep_dict_with_two_grids(tmp_path):
+    design = {
+        "output": str(tmp_path / "g.h5"),
+        "backend": "cpu",
+        "threads": 2,
+        "networks_per_cell": 2,
+        "model": {"units": 10},
+        "train": {"epochs": 1, "trials": 120, "test_trials": 10, "batch": 32},
+        "axes": [{"dale": ["project", "none"]}, {"dale_axis": ["incoming"]}],
+    }
+    plan = eirnn.sweep(design, dry_run=True)
+    assert [c["grid"] for c in plan["cells"]] == [0, 0, 1]
+    assert plan["cells"][2]["label"] == "dale_axis=incoming"
+    summary = eirnn.sweep(design)
+    assert summary["cells"] == 3 and summary["networks"] == 6
+    res = eirnn.load(summary["output"])
+    assert len(res) == 3
+    assert res[2].config["model"]["dale_axis"] == "incoming"
+    assert res[2].config["model"]["dale"] == "project"
+    assert res[1].config["model"]["dale"] == "none" and res[1].config["model"]["dale_axis"] == "outgoing"
+
+
 # ---- errors: the documented type, the CLI's message ----
 
 @needs_cli
