@@ -87,9 +87,10 @@ class EigSolver;  // host/eig_solver.hpp
 /// (K,N) one row per matrix, or empty (no weight stats, those columns NaN). eig_out (K,N) and
 /// sv_out (K,N) (all singular values, descending, in double; the sv_* and nse columns come from
 /// them) are filled when non-null. A matrix with non-finite entries gets NaN eigenvalues, singular
-/// values and metrics. solver: null computes each matrix's eigenvalues with LAPACK next to its
-/// metrics; otherwise the solver computes the eigenvalues of all matrices first (in double), then
-/// the metrics follow in parallel (the LAPACK solver gives bit-identical results).
+/// values and metrics (so does one whose eigenvalues the solver could not compute). solver: null
+/// computes each matrix's eigenvalues with LAPACK next to its metrics; otherwise the solver
+/// computes the eigenvalues of all matrices first (in double), then the metrics follow in parallel
+/// (the LAPACK solver gives bit-identical results).
 MetricsTable analyse(const float* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
                      cplx* eig_out, int threads = 0, EigSolver* solver = nullptr,
                      double* sv_out = nullptr);
