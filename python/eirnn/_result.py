@@ -22,8 +22,9 @@ class Result(Mapping[str, Any]):
     ``sv_initial`` / ``sv_projected`` (K,N) float64 (singular values, descending; absent in files
     written before they were stored), ``metrics`` / ``metrics_initial`` / ``metrics_projected``
     (dicts of (K,) float64 arrays), ``examples`` (dict), ``mask`` when the model has one;
-    ``config`` (dict) and ``attrs`` (the group's attributes). A Result returned by train() shares the engine's buffers (treat the arrays as
-    read-only) and :meth:`save` writes the file ``eirnn train`` writes.
+    ``config`` (dict) and ``attrs`` (the group's attributes). A Result returned by train() shares
+    the engine's buffers (treat the arrays as read-only) and :meth:`save` writes the file
+    ``eirnn train`` writes.
     """
 
     def __init__(self, arrays: dict[str, Any], attrs: dict[str, Any], core: Any = None) -> None:

@@ -228,7 +228,8 @@ def test_singular_values_and_nse_match_numpy(small, init, tmp_path):
         assert np.allclose(m["nse"], nse_numpy(got), rtol=1e-12, atol=0), sv
         assert np.all((m["nse"] > 0.5) & (m["nse"] <= 1 + 1e-12)), (sv, m["nse"])
         assert np.array_equal(trained[sv], got)  # the in-memory result holds the same values
-    assert not np.array_equal(r.sv_initial, r.sv) and not np.array_equal(r.sv_initial, r.sv_projected)
+    assert not np.array_equal(r.sv_initial, r.sv)
+    assert not np.array_equal(r.sv_initial, r.sv_projected)
     # An orthogonal matrix has NSE 1 (here rounded to float32); a Gaussian one less.
     nse0 = r.metrics_initial["nse"]
     if init == "orthogonal":
