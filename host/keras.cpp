@@ -296,11 +296,12 @@ std::vector<std::int8_t> infer_column_signs(const double* w, int N) {
 }
 
 MetricsTable analyse_matrices(const double* w, int K, int N, int outliers, cplx* eig, int threads,
-                              EigSolver& solver, std::vector<std::int8_t>* sign_out) {
+                              EigSolver& solver, std::vector<std::int8_t>* sign_out,
+                              double* sv_out) {
     const auto& names = metric_names();
     const std::size_t w0 = std::find(names.begin(), names.end(), "w_ee_mean") - names.begin();
     const std::size_t nn = std::size_t(N) * N;
-    MetricsTable t = analyse(w, K, N, {}, outliers, eig, threads, &solver);
+    MetricsTable t = analyse(w, K, N, {}, outliers, eig, threads, &solver, sv_out);
     if (sign_out) sign_out->assign(std::size_t(K) * N, 0);
     for (int k = 0; k < K; ++k) {
         std::vector<std::int8_t> row = infer_column_signs(w + k * nn, N);

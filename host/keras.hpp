@@ -57,8 +57,10 @@ class EigSolver;
 /// `eirnn spectrum --keras/--h5` and the Python module's spectrum() report): eigenvalues from
 /// `solver` into eig (K,N); the weight-statistics columns of every matrix whose columns are
 /// single-signed are computed with the inferred signs (NaN for the others). sign_out, when given,
-/// receives the inferred signs (K,N), rows of 0 for matrices that are not Dale matrices.
+/// receives the inferred signs (K,N), rows of 0 for matrices that are not Dale matrices; sv_out
+/// (K,N), when non-null, the singular values, descending.
 MetricsTable analyse_matrices(const double* w, int K, int N, int outliers, cplx* eig, int threads,
-                              EigSolver& solver, std::vector<std::int8_t>* sign_out = nullptr);
+                              EigSolver& solver, std::vector<std::int8_t>* sign_out = nullptr,
+                              double* sv_out = nullptr);
 
 }  // namespace eirnn

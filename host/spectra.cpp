@@ -2,8 +2,10 @@
 // on the CPU. Eigenvalues: dgeev (JOBVL = JOBVR = 'N', balanced). Henrici: from the real Schur form
 // of dgees, H² = Σ_{above the block diagonal} t_ij² + Σ_{2x2 blocks [a b; c d]} ((a−d)² + (b+c)²),
 // exactly ‖W‖_F² − Σ|λ|² but without its cancellation (normal matrices give ~1e-15, not ~1e-8).
-// lam_sym_max: dsyevd on (W + Wᵀ)/2; singular values: dgesdd (JOBZ = 'N'). Matrices are row-major;
-// LAPACK sees Wᵀ (column-major): same eigenvalues, singular values and Henrici number.
+// lam_sym_max: dsyevd on (W + Wᵀ)/2; singular values: one dgesdd (JOBZ = 'N') per matrix, all N
+// of them kept (sv_*, the normalised SVD entropy of Li et al. 2023, and the stored sv datasets).
+// Matrices are row-major; LAPACK sees Wᵀ (column-major): same eigenvalues, singular values and
+// Henrici number.
 // Parallel over matrices with OpenMP, one matrix per thread, OpenBLAS single-threaded inside. With
 // an EigSolver (host/eig_solver.hpp) the eigenvalues come from it and only the metrics run here.
 #include "host/spectra.hpp"
@@ -137,14 +139,13 @@ public:
         return info == 0 ? s_[N_ - 1] : kNaN;
     }
 
-    /// Largest and smallest singular values.
-    std::pair<double, double> singular_range(const double* w) {
+    /// All N singular values of w into out (N), descending (dgesdd's order); NaN when it fails.
+    void singular_values(const double* w, double* out) {
         std::copy(w, w + std::size_t(N_) * N_, a_.begin());
         lapack_int info =
-            LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'N', N_, N_, a_.data(), N_, s_.data(), nullptr, 1,
+            LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'N', N_, N_, a_.data(), N_, out, nullptr, 1,
                                 nullptr, 1, work_.data(), lwork(), iwork_.data());
-        if (info != 0) return {kNaN, kNaN};
-        return {s_[0], s_[N_ - 1]};
+        if (info != 0) std::fill(out, out + N_, kNaN);
     }
 
 private:
@@ -192,18 +193,21 @@ void check_shape(int K, int N) {
     if (K < 0 || N <= 0) throw Error("spectra: need K >= 0 matrices of N >= 1 units");
 }
 
+/// Metrics of one matrix; its singular values go to sv_out (N) when non-null.
 SpectralMetrics metrics_with(Workspace& ws, const double* w, int N, std::span<const cplx> eig,
-                             int outliers, double dt) {
+                             int outliers, double dt, double* sv_out) {
     SpectralMetrics m;
     if (outliers < 0) throw InputError("outliers must be >= 0");
     if (static_cast<int>(eig.size()) != N) throw Error("spectral_metrics: spectrum size != N");
     bool finite =
         std::all_of(eig.begin(), eig.end(), [](const cplx& z) { return std::isfinite(z.real()); });
     if (!finite || !all_finite(w, std::size_t(N) * N)) {
-        for (double* p : {&m.rho, &m.r_outer, &m.r_inner, &m.r_inner_p2, &m.ring_ratio, &m.dom_re,
-                          &m.dom_im, &m.freq_arg, &m.freq_study, &m.henrici, &m.lam_sym_max,
-                          &m.n_outside_unit, &m.n_re_gt1, &m.sv_max, &m.sv_min, &m.sv_spread})
+        for (double* p :
+             {&m.rho, &m.r_outer, &m.r_inner, &m.r_inner_p2, &m.ring_ratio, &m.dom_re, &m.dom_im,
+              &m.freq_arg, &m.freq_study, &m.henrici, &m.lam_sym_max, &m.n_outside_unit,
+              &m.n_re_gt1, &m.sv_max, &m.sv_min, &m.sv_spread, &m.nse})
             *p = kNaN;
+        if (sv_out) std::fill(sv_out, sv_out + N, kNaN);
         return m;
     }
     std::vector<double> mod(N);
@@ -237,11 +241,19 @@ SpectralMetrics metrics_with(Workspace& ws, const double* w, int N, std::span<co
         if (std::abs(z) > 1) m.n_outside_unit += 1;
         if (z.real() > 1) m.n_re_gt1 += 1;
     }
-    auto [smax, smin] = ws.singular_range(w);
+    std::vector<double> sv_local;
+    double* sv = sv_out;
+    if (!sv) {
+        sv_local.resize(N);
+        sv = sv_local.data();
+    }
+    ws.singular_values(w, sv);
+    const double smax = sv[0], smin = sv[N - 1];
     m.sv_max = smax;
     m.sv_min = smin;
     m.sv_spread = smin > 0 ? smax / smin : std::numeric_limits<double>::infinity();
     if (std::isnan(smax)) m.sv_spread = kNaN;
+    m.nse = normalised_svd_entropy({sv, std::size_t(N)});
     return m;
 }
 
@@ -254,11 +266,13 @@ void batched(const Real* w, int K, int N, cplx* out, int threads) {
     });
 }
 
-/// One row of an analysis table: matrix k (wd, double) with its sorted spectrum eig.
+/// One row of an analysis table: matrix k (wd, double) with its sorted spectrum eig; its singular
+/// values into sv_out (K,N) row k when non-null.
 void table_row(Workspace& ws, MetricsTable& t, int k, const double* wd, int N,
                std::span<const cplx> eig, std::span<const std::int8_t> sign, bool shared_sign,
-               int outliers) {
-    SpectralMetrics m = metrics_with(ws, wd, N, eig, outliers, 1e-3);
+               int outliers, double* sv_out) {
+    SpectralMetrics m = metrics_with(ws, wd, N, eig, outliers, 1e-3,
+                                     sv_out ? sv_out + std::size_t(k) * N : nullptr);
     WeightStats stats;
     const WeightStats* ws_ptr = nullptr;
     if (!sign.empty()) {
@@ -275,7 +289,8 @@ constexpr std::size_t kSolverChunkDoubles = std::size_t(1) << 25;
 
 template <class Real>
 MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8_t> sign,
-                          int outliers, cplx* eig_out, int threads, EigSolver* solver) {
+                          int outliers, cplx* eig_out, int threads, EigSolver* solver,
+                          double* sv_out) {
     check_shape(K, N);
     if (outliers < 0) throw InputError("outliers must be >= 0");
     const std::size_t nn = std::size_t(N) * N;
@@ -290,7 +305,7 @@ MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8
             std::vector<double> wd(w + k * nn, w + (k + 1) * nn);
             std::vector<cplx> eig(N);
             ws.eigenvalues(wd.data(), eig.data());
-            table_row(ws, t, k, wd.data(), N, eig, sign, shared_sign, outliers);
+            table_row(ws, t, k, wd.data(), N, eig, sign, shared_sign, outliers, sv_out);
             if (eig_out) std::copy(eig.begin(), eig.end(), eig_out + std::size_t(k) * N);
         });
         return t;
@@ -314,7 +329,8 @@ MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8
         solver->eigenvalues(wd, kc, N, eig.data());
         parallel_over(kc, N, threads, [&](Workspace& ws, int j) {
             std::span<const cplx> e(eig.data() + std::size_t(j) * N, N);
-            table_row(ws, t, k0 + j, wd + std::size_t(j) * nn, N, e, sign, shared_sign, outliers);
+            table_row(ws, t, k0 + j, wd + std::size_t(j) * nn, N, e, sign, shared_sign, outliers,
+                      sv_out);
         });
         if (eig_out) std::copy(eig.begin(), eig.end(), eig_out + std::size_t(k0) * N);
     }
@@ -347,11 +363,24 @@ void eigenvalues_batched(const double* w, int K, int N, cplx* out, int threads) 
 }
 
 SpectralMetrics spectral_metrics(const double* w, int N, std::span<const cplx> eig, int outliers,
-                                 double dt) {
+                                 double dt, double* sv_out) {
     check_shape(1, N);
     SingleThreadedBlas blas_guard;
     Workspace ws(N);
-    return metrics_with(ws, w, N, eig, outliers, dt);
+    return metrics_with(ws, w, N, eig, outliers, dt, sv_out);
+}
+
+double normalised_svd_entropy(std::span<const double> sv) {
+    const std::size_t N = sv.size();
+    double total = 0;
+    for (double s : sv) total += s;
+    if (N < 2 || !(total > 0) || !std::isfinite(total)) return kNaN;
+    double h = 0;
+    for (double s : sv) {
+        const double p = s / total;
+        if (p > 0) h -= p * std::log(p);
+    }
+    return h / std::log(static_cast<double>(N));
 }
 
 WeightStats weight_stats(const double* w, int N, std::span<const std::int8_t> sign) {
@@ -386,10 +415,10 @@ WeightStats weight_stats(const double* w, int N, std::span<const std::int8_t> si
 
 const std::vector<std::string>& metric_names() {
     static const std::vector<std::string> names = [] {
-        std::vector<std::string> n = {"rho",        "r_outer", "r_inner",     "r_inner_p2",
-                                      "ring_ratio", "dom_re",  "dom_im",      "freq_arg",
-                                      "freq_study", "henrici", "lam_sym_max", "n_outside_unit",
-                                      "n_re_gt1",   "sv_max",  "sv_min",      "sv_spread"};
+        std::vector<std::string> n = {
+            "rho",      "r_outer",  "r_inner",    "r_inner_p2", "ring_ratio",  "dom_re",
+            "dom_im",   "freq_arg", "freq_study", "henrici",    "lam_sym_max", "n_outside_unit",
+            "n_re_gt1", "sv_max",   "sv_min",     "sv_spread",  "nse"};
         for (const char* pop : {"ee", "ei", "ie", "ii"})
             for (const char* stat : {"mean", "std", "zero"})
                 n.push_back(std::string("w_") + pop + "_" + stat);
@@ -399,10 +428,10 @@ const std::vector<std::string>& metric_names() {
 }
 
 std::vector<double> metric_row(const SpectralMetrics& m, const WeightStats* ws) {
-    std::vector<double> row = {m.rho,        m.r_outer, m.r_inner,     m.r_inner_p2,
-                               m.ring_ratio, m.dom_re,  m.dom_im,      m.freq_arg,
-                               m.freq_study, m.henrici, m.lam_sym_max, m.n_outside_unit,
-                               m.n_re_gt1,   m.sv_max,  m.sv_min,      m.sv_spread};
+    std::vector<double> row = {
+        m.rho,      m.r_outer,  m.r_inner,    m.r_inner_p2, m.ring_ratio,  m.dom_re,
+        m.dom_im,   m.freq_arg, m.freq_study, m.henrici,    m.lam_sym_max, m.n_outside_unit,
+        m.n_re_gt1, m.sv_max,   m.sv_min,     m.sv_spread,  m.nse};
     for (int p = 0; p < 4; ++p) {
         row.push_back(ws ? ws->mean[p] : kNaN);
         row.push_back(ws ? ws->std[p] : kNaN);
@@ -412,13 +441,13 @@ std::vector<double> metric_row(const SpectralMetrics& m, const WeightStats* ws) 
 }
 
 MetricsTable analyse(const float* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads, EigSolver* solver) {
-    return analyse_impl(w, K, N, sign, outliers, eig_out, threads, solver);
+                     cplx* eig_out, int threads, EigSolver* solver, double* sv_out) {
+    return analyse_impl(w, K, N, sign, outliers, eig_out, threads, solver, sv_out);
 }
 
 MetricsTable analyse(const double* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads, EigSolver* solver) {
-    return analyse_impl(w, K, N, sign, outliers, eig_out, threads, solver);
+                     cplx* eig_out, int threads, EigSolver* solver, double* sv_out) {
+    return analyse_impl(w, K, N, sign, outliers, eig_out, threads, solver, sv_out);
 }
 
 }  // namespace eirnn

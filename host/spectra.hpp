@@ -1,7 +1,7 @@
-// Eigenvalue spectra and the study's metrics (docs/MODEL.md §6) for many recurrent matrices at
-// once. Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision, threads over
-// matrices, or any EigSolver (host/eig_solver.hpp). Matrices are float32 or float64 (K,N,N)
-// row-major with W[i][j] = weight from unit j to unit i.
+// Eigenvalue spectra, singular values and the study's metrics (docs/MODEL.md §6) for many recurrent
+// matrices at once. Eigenvalues: LAPACK dgeev (eigenvalues only, balanced) in double precision,
+// threads over matrices, or any EigSolver (host/eig_solver.hpp); singular values: dgesdd. Matrices
+// are float32 or float64 (K,N,N) row-major with W[i][j] = weight from unit j to unit i.
 #pragma once
 #include <complex>
 #include <cstdint>
@@ -43,7 +43,14 @@ struct SpectralMetrics {
     double sv_max = 0;          // largest singular value
     double sv_min = 0;          // smallest singular value
     double sv_spread = 0;       // sv_max / sv_min (inf when sv_min = 0)
+    double nse = 0;             // normalised SVD entropy (normalised_svd_entropy)
 };
+
+/// Normalised SVD entropy of Li et al. 2023 ("Learning better with Dale's Law: a spectral
+/// perspective", NeurIPS): p_i = s_i / sum_j s_j, NSE = -(1 / ln N) sum_i p_i ln p_i (terms with
+/// p_i = 0 count 0) over the N singular values s. 1 when all are equal (an orthogonal matrix), 0
+/// for rank 1; NaN when they sum to 0, for N = 1, or when any is NaN.
+double normalised_svd_entropy(std::span<const double> sv);
 
 /// Per-population weight statistics of W_rec: populations by (source, target), E = sign +1.
 /// ee = E->E (columns E, rows E), ei = E->I (columns E, rows I), ie = I->E, ii = I->I.
@@ -55,9 +62,10 @@ struct WeightStats {
 };
 
 /// Metrics of one matrix (N x N, double) with its spectrum sorted as by eigenvalues().
-/// dt: time step in seconds for freq_arg (default 1 ms).
+/// dt: time step in seconds for freq_arg (default 1 ms). sv_out (N), when non-null, receives the
+/// singular values the sv_* and nse metrics come from, descending (NaN where those are NaN).
 SpectralMetrics spectral_metrics(const double* w, int N, std::span<const cplx> eig, int outliers,
-                                 double dt = 1e-3);
+                                 double dt = 1e-3, double* sv_out = nullptr);
 
 /// sign: (N) +1 for excitatory units, -1 for inhibitory; signs along `axis` columns (outgoing).
 WeightStats weight_stats(const double* w, int N, std::span<const std::int8_t> sign);
@@ -76,14 +84,18 @@ struct MetricsTable {
 class EigSolver;  // host/eig_solver.hpp
 
 /// Spectra + metrics for K matrices (K,N,N) float, in parallel. sign: (N) shared by all matrices,
-/// (K,N) one row per matrix, or empty (no weight stats, those columns NaN). eig_out (K,N) is filled
-/// when non-null. A matrix with non-finite entries gets NaN eigenvalues and metrics.
-/// solver: null computes each matrix's eigenvalues with LAPACK next to its metrics; otherwise the
-/// solver computes the eigenvalues of all matrices first (in double), then the metrics follow in
-/// parallel (the LAPACK solver gives bit-identical results).
+/// (K,N) one row per matrix, or empty (no weight stats, those columns NaN). eig_out (K,N) and
+/// sv_out (K,N) (all singular values, descending, in double; the sv_* and nse columns come from
+/// them) are filled when non-null. A matrix with non-finite entries gets NaN eigenvalues, singular
+/// values and metrics (so does one whose eigenvalues the solver could not compute). solver: null
+/// computes each matrix's eigenvalues with LAPACK next to its metrics; otherwise the solver
+/// computes the eigenvalues of all matrices first (in double), then the metrics follow in parallel
+/// (the LAPACK solver gives bit-identical results).
 MetricsTable analyse(const float* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads = 0, EigSolver* solver = nullptr);
+                     cplx* eig_out, int threads = 0, EigSolver* solver = nullptr,
+                     double* sv_out = nullptr);
 MetricsTable analyse(const double* w, int K, int N, std::span<const std::int8_t> sign, int outliers,
-                     cplx* eig_out, int threads = 0, EigSolver* solver = nullptr);
+                     cplx* eig_out, int threads = 0, EigSolver* solver = nullptr,
+                     double* sv_out = nullptr);
 
 }  // namespace eirnn

@@ -1,7 +1,8 @@
 // Spectra and metrics of a results-file group (docs/FORMAT.md): three stages (initial, after one
-// Dale projection of the initial matrix, trained), each an eigenvalue dataset (K,N) complex128 and
-// a metrics group of (K) float64 columns with the attribute `outliers`; the group attributes
-// `eig_method` and `eig_fallbacks` say which solver computed them.
+// Dale projection of the initial matrix, trained), each an eigenvalue dataset (K,N) complex128, a
+// singular-value dataset (K,N) float64 and a metrics group of (K) float64 columns with the
+// attribute `outliers`; the group attributes `eig_method` and `eig_fallbacks` say which solver
+// computed the eigenvalues.
 #include "host/spectra_io.hpp"
 
 #include <algorithm>
@@ -31,10 +32,11 @@ GroupSpectra compute_group_spectra(const GroupMatrices& g, int outliers, int thr
     s.K = g.K;
     s.N = g.N;
     s.eig_initial.resize(K * N);
+    s.sv_initial.resize(K * N);
     const std::int64_t fallbacks_before = solver ? solver->stats().fallbacks : 0;
 
-    s.metrics_initial =
-        analyse(g.w_initial, g.K, g.N, sign, outliers, s.eig_initial.data(), threads, solver);
+    s.metrics_initial = analyse(g.w_initial, g.K, g.N, sign, outliers, s.eig_initial.data(),
+                                threads, solver, s.sv_initial.data());
 
     if (projection_changes_initial(g)) {
         std::vector<float> projected(g.w_initial, g.w_initial + K * nn);
@@ -46,15 +48,20 @@ GroupSpectra compute_group_spectra(const GroupMatrices& g, int outliers, int thr
                          g.mask ? g.mask + k * nn : nullptr);
         }
         s.eig_projected.resize(K * N);
-        s.metrics_projected = analyse(projected.data(), g.K, g.N, sign, outliers,
-                                      s.eig_projected.data(), threads, solver);
+        s.sv_projected.resize(K * N);
+        s.metrics_projected =
+            analyse(projected.data(), g.K, g.N, sign, outliers, s.eig_projected.data(), threads,
+                    solver, s.sv_projected.data());
     } else {
         s.eig_projected = s.eig_initial;
+        s.sv_projected = s.sv_initial;
         s.metrics_projected = s.metrics_initial;
     }
 
     s.eig.resize(K * N);
-    s.metrics = analyse(g.w_final, g.K, g.N, sign, outliers, s.eig.data(), threads, solver);
+    s.sv.resize(K * N);
+    s.metrics =
+        analyse(g.w_final, g.K, g.N, sign, outliers, s.eig.data(), threads, solver, s.sv.data());
     s.eig_method = solver ? solver->name() : std::string("lapack");
     s.eig_fallbacks = solver ? solver->stats().fallbacks - fallbacks_before : std::int64_t{0};
     return s;
@@ -68,6 +75,9 @@ void write_group_spectra(hid_t group, const GroupSpectra& s, int outliers) {
     write_metrics(group, "metrics_projected", s.metrics_projected, outliers);
     h5::write(group, "eig", s.eig.data(), eig_dims);
     write_metrics(group, "metrics", s.metrics, outliers);
+    h5::write(group, "sv_initial", s.sv_initial.data(), eig_dims);
+    h5::write(group, "sv_projected", s.sv_projected.data(), eig_dims);
+    h5::write(group, "sv", s.sv.data(), eig_dims);
     h5::write_attr(group, "eig_method", s.eig_method);
     h5::write_attr(group, "eig_fallbacks", s.eig_fallbacks);
 }

@@ -1,6 +1,7 @@
-// Spectra and metrics of a results-file group (docs/FORMAT.md): eig_initial / eig_projected / eig
-// and the metrics_initial / metrics_projected / metrics tables, computed and written in one call,
-// with the name of the eigensolver that computed them.
+// Spectra and metrics of a results-file group (docs/FORMAT.md): eig_initial / eig_projected / eig,
+// the singular values sv_initial / sv_projected / sv and the metrics_initial / metrics_projected /
+// metrics tables, computed and written in one call, with the name of the eigensolver that computed
+// the eigenvalues.
 #pragma once
 #include <hdf5.h>
 
@@ -30,6 +31,7 @@ struct GroupMatrices {
 struct GroupSpectra {
     int K = 0, N = 0;
     std::vector<cplx> eig_initial, eig_projected, eig;  // (K,N) each
+    std::vector<double> sv_initial, sv_projected, sv;   // (K,N) each, descending
     MetricsTable metrics_initial, metrics_projected, metrics;
     std::string eig_method;          // the solver's name, "lapack" without one
     std::int64_t eig_fallbacks = 0;  // matrices the solver's fallback recomputed
@@ -39,8 +41,8 @@ struct GroupSpectra {
 GroupSpectra compute_group_spectra(const GroupMatrices& g, int outliers, int threads = 0,
                                    EigSolver* solver = nullptr);
 
-/// Writes (replacing) eig_initial, eig_projected, eig and the three metrics groups, and the group
-/// attributes eig_method and eig_fallbacks.
+/// Writes (replacing) eig_initial, eig_projected, eig, sv_initial, sv_projected, sv and the three
+/// metrics groups, and the group attributes eig_method and eig_fallbacks.
 void write_group_spectra(hid_t group, const GroupSpectra& s, int outliers);
 
 /// compute_group_spectra, then write_group_spectra.

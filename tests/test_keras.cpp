@@ -14,6 +14,7 @@
 #include <fstream>
 #include <numeric>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -531,6 +532,9 @@ TEST(SpectrumCli, KerasTableCsvJson) {
     EXPECT_EQ(h5::read_attr_string(s, "format"), "eirnn-spectra");
     EXPECT_EQ(h5::children(h5::open_group(s, "sets")).size(), 5u);
     EXPECT_EQ(h5::shape(s, "sets/s0002/eig"), (std::vector<hsize_t>{1, 100}));
+    EXPECT_EQ(h5::shape(s, "sets/s0002/sv"), (std::vector<hsize_t>{1, 100}));
+    EXPECT_EQ(h5::read_double(s, "sets/s0002/sv").data.front(),
+              h5::read_double(s, "sets/s0002/metrics/sv_max").data.front());
     EXPECT_EQ(run_cli(dir, "spectrum --save s.h5 --keras" + files).status,
               2);  // exists, no --force
     EXPECT_EQ(run_cli(dir, "spectrum --save s.h5 --force --keras" + files).status, 0);
@@ -553,6 +557,14 @@ TEST(SpectrumCli, ResultsFileUpdatedInPlace_K2_N16) {
         eigenvalues_batched(w.data.data(), 2, 16, expected.data(), 1);
         EXPECT_EQ(h5::read_complex(g, "eig").data, expected);
         EXPECT_EQ(h5::shape(g, "eig_projected"), (std::vector<hsize_t>{2, 16}));
+        // A file written without singular values gets them, and the nse column.
+        for (const char* name : {"sv_initial", "sv_projected", "sv"})
+            EXPECT_EQ(h5::shape(g, name), (std::vector<hsize_t>{2, 16})) << name;
+        const std::vector<double> sv = h5::read_double(g, "sv").data;
+        const std::vector<double> nse = h5::read_double(g, "metrics/nse").data;
+        ASSERT_EQ(nse.size(), 2u);
+        for (int k = 0; k < 2; ++k)
+            EXPECT_EQ(nse[k], normalised_svd_entropy(std::span(sv.data() + k * 16, 16)));
         EXPECT_EQ(h5::read_attr_double(h5::open_group(g, "metrics"), "outliers"), 3.0);
         EXPECT_EQ(h5::shape(g, "metrics_projected/w_ii_zero"), std::vector<hsize_t>{2});
     }

@@ -1,7 +1,8 @@
 // Tests of host/spectra and host/spectra_io: eigenvalues of matrices with exactly known spectra
 // (orthogonal, triangular, rotation blocks), random-matrix laws (Girko's circular law; Rajan &
-// Abbott 2006 for balanced E/I columns), the docs/MODEL.md §6 metrics, and the results-file round
-// trip.
+// Abbott 2006 for balanced E/I columns), the docs/MODEL.md §6 metrics, singular values and the
+// normalised SVD entropy (Li et al. 2023) against an independent SVD (dgesvd), and the
+// results-file round trip.
 #include <gtest/gtest.h>
 #include <lapacke.h>
 #include <unistd.h>
@@ -78,6 +79,42 @@ std::vector<double> matmul(const std::vector<double>& a, const std::vector<doubl
                     aik * (transpose_b ? b[std::size_t(j) * N + k] : b[std::size_t(k) * N + j]);
         }
     return c;
+}
+
+/// Singular values of an N x N row-major matrix by dgesvd (QR iteration; the code under test uses
+/// the divide-and-conquer dgesdd), descending.
+std::vector<double> reference_singular_values(std::vector<double> a, int N) {
+    std::vector<double> s(N), superb(std::max(1, N - 1));
+    EXPECT_EQ(LAPACKE_dgesvd(LAPACK_ROW_MAJOR, 'N', 'N', N, N, a.data(), N, s.data(), nullptr, 1,
+                             nullptr, 1, superb.data()),
+              0);
+    return s;
+}
+
+/// The largest of |a_i - b_i| / |b_i| (a_i = b_i = 0 counts 0).
+double max_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    double worst = 0;
+    for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+        if (a[i] != b[i]) worst = std::max(worst, std::abs(a[i] - b[i]) / std::abs(b[i]));
+    return worst;
+}
+
+/// a and b hold the same doubles, NaN where either is NaN.
+template <class V>
+bool same_or_both_nan(const V& a, const V& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const auto& x = a[i];
+        const auto& y = b[i];
+        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, cplx>) {
+            if (std::isnan(x.real()) && std::isnan(y.real())) continue;
+        } else {
+            if (std::isnan(x) && std::isnan(y)) continue;
+        }
+        if (x != y) return false;
+    }
+    return true;
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -325,6 +362,104 @@ TEST(Metrics, SymmetricPartAndSingularValues_N6) {
     EXPECT_EQ(z.freq_study, 0.0);
 }
 
+TEST(SpectraNse, KnownValuesAndEdgeCases) {
+    // p = (3/4, 1/4): H = -(3/4 ln 3/4 + 1/4 ln 1/4) / ln 2.
+    const double expected = -(0.75 * std::log(0.75) + 0.25 * std::log(0.25)) / std::log(2.0);
+    EXPECT_NEAR(normalised_svd_entropy(std::vector<double>{3.0, 1.0}), expected, 1e-15);
+    EXPECT_NEAR(normalised_svd_entropy(std::vector<double>(7, 0.3)), 1.0, 1e-15);
+    EXPECT_EQ(normalised_svd_entropy(std::vector<double>{2.0, 0.0, 0.0}), 0.0);  // 0 ln 0 = 0
+    EXPECT_TRUE(std::isnan(normalised_svd_entropy(std::vector<double>(5, 0.0))));
+    EXPECT_TRUE(std::isnan(normalised_svd_entropy(std::vector<double>{1.5})));
+    EXPECT_TRUE(std::isnan(normalised_svd_entropy(std::vector<double>{1.0, std::nan("")})));
+}
+
+TEST(SpectraNse, OrthogonalMatrixIsOne_N10_N100) {
+    for (int N : {10, 100}) {
+        std::vector<double> q = orthogonal(N, 60 + N);
+        std::vector<double> sv(N);
+        SpectralMetrics m =
+            spectral_metrics(q.data(), N, eigenvalues(q.data(), N), 6, 1e-3, sv.data());
+        EXPECT_NEAR(m.nse, 1.0, 1e-12) << "N=" << N;
+        EXPECT_LE(m.nse, 1.0 + 1e-15) << "N=" << N;
+        for (double s : sv) EXPECT_NEAR(s, 1.0, 1e-12) << "N=" << N;
+    }
+}
+
+TEST(SpectraNse, RankOneMatrixIsZero_N30) {
+    const int N = 30;
+    std::vector<double> u = gaussian(N, 1, 1.0, 61), v = gaussian(N, 1, 1.0, 62);
+    std::vector<double> w(std::size_t(N) * N);
+    for (int i = 0; i < N; ++i)
+        for (int j = 0; j < N; ++j) w[std::size_t(i) * N + j] = u[i] * v[j];
+    std::vector<double> sv(N);
+    SpectralMetrics m = spectral_metrics(w.data(), N, eigenvalues(w.data(), N), 6, 1e-3, sv.data());
+    EXPECT_NEAR(m.nse, 0.0, 1e-12);
+    EXPECT_GE(m.nse, 0.0);
+    double norm_u = 0, norm_v = 0;
+    for (int i = 0; i < N; ++i) {
+        norm_u += u[i] * u[i];
+        norm_v += v[i] * v[i];
+    }
+    EXPECT_NEAR(sv[0], std::sqrt(norm_u * norm_v), 1e-12 * sv[0]);  // sigma_1 = |u| |v|
+    EXPECT_LT(sv[1], 1e-13 * sv[0]);
+}
+
+TEST(SpectraSingularValues, MatchDgesvdAndDriveSvMetrics_N7_N33_N127) {
+    for (int N : {7, 33, 127}) {
+        std::vector<double> w = gaussian(N, N, 1.0 / std::sqrt(N), 70 + N);
+        std::vector<double> sv(N);
+        SpectralMetrics m =
+            spectral_metrics(w.data(), N, eigenvalues(w.data(), N), 3, 1e-3, sv.data());
+        std::vector<double> ref = reference_singular_values(w, N);
+        EXPECT_LE(max_relative_error(sv, ref), 1e-10) << "N=" << N;
+        EXPECT_TRUE(std::is_sorted(sv.rbegin(), sv.rend())) << "N=" << N;
+        EXPECT_EQ(m.sv_max, sv.front());
+        EXPECT_EQ(m.sv_min, sv.back());
+        EXPECT_EQ(m.sv_spread, sv.front() / sv.back());
+        EXPECT_EQ(m.nse, normalised_svd_entropy(sv));
+        EXPECT_GT(m.nse, 0.5);
+        EXPECT_LT(m.nse, 1.0);
+        // Without sv_out the same metrics.
+        SpectralMetrics again = spectral_metrics(w.data(), N, eigenvalues(w.data(), N), 3);
+        EXPECT_EQ(again.nse, m.nse);
+        EXPECT_EQ(again.sv_max, m.sv_max);
+    }
+}
+
+TEST(SpectraSingularValues, AnalyseRowsFloatWidenedAndNaNRows_K5_N21) {
+    const int K = 5, N = 21;
+    std::vector<double> wd = gaussian(K * N, N, 1.0 / std::sqrt(N), 81);
+    std::vector<float> wf(wd.begin(), wd.end());
+    wf[2 * N * N + 17] = std::numeric_limits<float>::quiet_NaN();  // matrix 2: a NaN row
+    std::vector<cplx> eig(K * N);
+    std::vector<double> sv(K * N, -1.0), sv_solver(K * N, -1.0);
+    MetricsTable t = analyse(wf.data(), K, N, {}, 3, eig.data(), 2, nullptr, sv.data());
+    std::unique_ptr<EigSolver> lapack = make_lapack_eig_solver(2);
+    MetricsTable ts = analyse(wf.data(), K, N, {}, 3, nullptr, 2, lapack.get(), sv_solver.data());
+    EXPECT_TRUE(same_or_both_nan(sv, sv_solver));
+    const auto& names = t.names;
+    const std::size_t c_max = std::find(names.begin(), names.end(), "sv_max") - names.begin();
+    const std::size_t c_min = std::find(names.begin(), names.end(), "sv_min") - names.begin();
+    const std::size_t c_nse = std::find(names.begin(), names.end(), "nse") - names.begin();
+    ASSERT_LT(c_nse, names.size());
+    for (int k = 0; k < K; ++k) {
+        std::vector<double> row(sv.begin() + k * N, sv.begin() + (k + 1) * N);
+        if (k == 2) {
+            for (double s : row) EXPECT_TRUE(std::isnan(s));
+            EXPECT_TRUE(std::isnan(t.columns[c_nse][k]));
+            EXPECT_TRUE(std::isnan(t.columns[c_max][k]));
+            continue;
+        }
+        // The float32 matrix widened to double, then its singular values.
+        std::vector<double> widened(wf.begin() + k * N * N, wf.begin() + (k + 1) * N * N);
+        EXPECT_LE(max_relative_error(row, reference_singular_values(widened, N)), 1e-10)
+            << "k=" << k;
+        EXPECT_EQ(t.columns[c_max][k], row.front());
+        EXPECT_EQ(t.columns[c_min][k], row.back());
+        EXPECT_EQ(t.columns[c_nse][k], normalised_svd_entropy(row));
+    }
+}
+
 TEST(WeightStats, PopulationsMeansStdsZeros_N4) {
     // Units 0,1 excitatory, 2,3 inhibitory; w[i][j] = j -> i.
     std::vector<double> w = {1, 3, -2, 0,   //
@@ -360,7 +495,7 @@ TEST(Analyse, TableColumnsMatchSingleMatrixMetrics_K5_N20) {
     MetricsTable t = analyse(w.data(), K, N, sign, 3, eig.data(), 2);
     ASSERT_EQ(t.names, metric_names());
     ASSERT_EQ(t.columns.size(), t.names.size());
-    EXPECT_EQ(t.names.size(), 16u + 12u);
+    EXPECT_EQ(t.names.size(), 17u + 12u);
     for (int k = 0; k < K; ++k) {
         std::vector<double> wk(w.begin() + k * N * N, w.begin() + (k + 1) * N * N);
         std::vector<cplx> e = eigenvalues(wk.data(), N);
@@ -432,8 +567,12 @@ TEST(SpectraIo, GroupSpectraThreeStages_K3_N24) {
         }
         h5::Id f = h5::open_read(file);
         h5::Id g = h5::open_group(f, "groups/g0000");
-        for (const char* name : {"eig_initial", "eig_projected", "eig"})
+        for (const char* name :
+             {"eig_initial", "eig_projected", "eig", "sv_initial", "sv_projected", "sv"})
             EXPECT_EQ(h5::shape(g, name), (std::vector<hsize_t>{K, N})) << name;
+        auto sv0 = h5::read_double(g, "sv_initial").data;
+        auto svp = h5::read_double(g, "sv_projected").data;
+        auto sv1 = h5::read_double(g, "sv").data;
         auto eig0 = h5::read_complex(g, "eig_initial").data;
         auto eigp = h5::read_complex(g, "eig_projected").data;
         auto eig1 = h5::read_complex(g, "eig").data;
@@ -449,6 +588,33 @@ TEST(SpectraIo, GroupSpectraThreeStages_K3_N24) {
                 EXPECT_EQ(eig0[k * N + i], e0[i]);
                 EXPECT_EQ(eigp[k * N + i], ep[i]);
                 EXPECT_EQ(eig1[k * N + i], e1[i]);
+            }
+            auto row = [&](const std::vector<double>& v) {
+                return std::vector<double>(v.begin() + k * N, v.begin() + (k + 1) * N);
+            };
+            const std::vector<double> r0 = reference_singular_values(a, N);
+            EXPECT_LE(max_relative_error(row(sv0), r0), 1e-10) << "k=" << k;
+            EXPECT_LE(max_relative_error(row(sv1), reference_singular_values(b, N)), 1e-10);
+            if (dale == DaleMode::Project) {
+                EXPECT_LE(max_relative_error(row(svp), reference_singular_values(p, N)), 1e-10);
+                EXPECT_NE(row(svp), row(sv0));
+            } else {
+                EXPECT_EQ(row(svp), row(sv0));
+            }
+        }
+        for (const auto& [sv_name, metrics_name] :
+             {std::pair{"sv_initial", "metrics_initial"},
+              std::pair{"sv_projected", "metrics_projected"}, std::pair{"sv", "metrics"}}) {
+            const std::vector<double> svs = h5::read_double(g, sv_name).data;
+            MetricsTable t = read_metrics(g, metrics_name);
+            auto column = [&](const char* n) {
+                return t.columns[std::find(t.names.begin(), t.names.end(), n) - t.names.begin()];
+            };
+            for (int k = 0; k < K; ++k) {
+                std::vector<double> r(svs.begin() + k * N, svs.begin() + (k + 1) * N);
+                EXPECT_EQ(column("sv_max")[k], r.front()) << sv_name;
+                EXPECT_EQ(column("sv_min")[k], r.back()) << sv_name;
+                EXPECT_EQ(column("nse")[k], normalised_svd_entropy(r)) << sv_name;
             }
         }
         for (const char* name : {"metrics_initial", "metrics_projected", "metrics"}) {
@@ -467,23 +633,6 @@ TEST(SpectraIo, GroupSpectraThreeStages_K3_N24) {
             EXPECT_EQ(tp.columns[zero][0], 0.0);
     }
     fs::remove_all(dir);
-}
-
-/// a and b hold the same doubles, NaN where either is NaN.
-template <class V>
-bool same_or_both_nan(const V& a, const V& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        const auto& x = a[i];
-        const auto& y = b[i];
-        if constexpr (std::is_same_v<std::decay_t<decltype(x)>, cplx>) {
-            if (std::isnan(x.real()) && std::isnan(y.real())) continue;
-        } else {
-            if (std::isnan(x) && std::isnan(y)) continue;
-        }
-        if (x != y) return false;
-    }
-    return true;
 }
 
 TEST(Analyse, LapackSolverBitIdenticalToBuiltIn_K6_N21) {

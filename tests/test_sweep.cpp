@@ -770,6 +770,12 @@ TEST_F(SweepCli, UntilLearnedTrainsRoundsWithConsecutiveSeeds) {
         EXPECT_EQ(eirnn::h5::read_float(f, grp + "/loss").dims[0], static_cast<hsize_t>(K));
         EXPECT_EQ(eirnn::h5::read_float(f, grp + "/metrics/r_outer").dims[0],
                   static_cast<hsize_t>(K));
+        const hsize_t N = eirnn::h5::read_float(f, grp + "/W_rec").dims[1];
+        for (const char* sv : {"/sv_initial", "/sv_projected", "/sv"})
+            EXPECT_EQ(eirnn::h5::shape(f, grp + sv), (std::vector<hsize_t>{hsize_t(K), N})) << sv;
+        EXPECT_EQ(eirnn::h5::read_double(f, grp + "/sv").data.front(),
+                  eirnn::h5::read_double(f, grp + "/metrics/sv_max").data.front());
+        EXPECT_EQ(eirnn::h5::read_double(f, grp + "/metrics/nse").dims[0], static_cast<hsize_t>(K));
         eirnn::h5::Id gid = eirnn::h5::open_group(f, grp);
         json config = json::parse(eirnn::h5::read_attr_string(gid, "config"));
         EXPECT_EQ(config.at("networks"), K);

@@ -1,9 +1,9 @@
-// `eirnn spectrum`: eigenvalues and docs/MODEL.md §6 metrics of results files (refreshed in place,
-// atomically), Keras SimpleRNN models (--keras) and HDF5 datasets (--h5 FILE:DATASET); a table on
-// stdout (table, csv or json) and optionally an HDF5 file with every spectrum and metrics table
-// (--save). Eigenvalues from the solver of --backend / --eig-method (host/eig_solver.hpp). Every
-// input is read and checked, and the solver made, before anything is computed or written, so bad
-// input writes nothing.
+// `eirnn spectrum`: eigenvalues, singular values and docs/MODEL.md §6 metrics of results files
+// (refreshed in place, atomically), Keras SimpleRNN models (--keras) and HDF5 datasets (--h5
+// FILE:DATASET); a table on stdout (table, csv or json) and optionally an HDF5 file with every
+// spectrum, singular-value set and metrics table (--save). Eigenvalues from the solver of --backend
+// / --eig-method (host/eig_solver.hpp). Every input is read and checked, and the solver made,
+// before anything is computed or written, so bad input writes nothing.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -54,6 +54,7 @@ struct Set {
     std::vector<double> w;          // (K,N,N) for imported matrices (freed after analysis)
     std::vector<std::int8_t> sign;  // (K,N); rows of 0 where signs are unknown; empty: none known
     std::vector<cplx> eig;          // (K,N)
+    std::vector<double> sv;         // (K,N) singular values, descending
     MetricsTable metrics;
     std::string eig_method;  // the solver that computed eig
 };
@@ -167,12 +168,14 @@ void analyse_imported(std::vector<Set>& sets, int threads, EigSolver& solver) {
             at += s->K;
         }
         std::vector<cplx> eig(std::size_t(K) * N);
+        std::vector<double> sv(std::size_t(K) * N);
         std::vector<std::int8_t> sign;
         MetricsTable t = analyse_matrices(w.data(), K, N, sets.front().outliers, eig.data(),
-                                          threads, solver, &sign);
+                                          threads, solver, &sign, sv.data());
         at = 0;
         for (Set* s : group) {
             s->eig.assign(eig.begin() + at * N, eig.begin() + (at + s->K) * N);
+            s->sv.assign(sv.begin() + at * N, sv.begin() + (at + s->K) * N);
             s->eig_method = solver.name();
             s->metrics.names = t.names;
             for (const auto& col : t.columns)
@@ -210,9 +213,10 @@ void refresh_results(const LoadedResults& r, const SpectrumArgs& a, EigSolver& s
                              " must be smaller than N (" + std::to_string(g.cfg.model.units) +
                              ") of " + r.path);
         write_group_spectra(grp, gm, outliers, a.threads, &solver);
-        const char* stages[3][3] = {{"initial", "eig_initial", "metrics_initial"},
-                                    {"projected", "eig_projected", "metrics_projected"},
-                                    {"trained", "eig", "metrics"}};
+        const char* stages[3][4] = {
+            {"initial", "eig_initial", "sv_initial", "metrics_initial"},
+            {"projected", "eig_projected", "sv_projected", "metrics_projected"},
+            {"trained", "eig", "sv", "metrics"}};
         for (const auto& st : stages) {
             Set s;
             s.file = r.path;
@@ -224,7 +228,8 @@ void refresh_results(const LoadedResults& r, const SpectrumArgs& a, EigSolver& s
             s.outliers = outliers;
             s.sign = g.sign;
             s.eig = h5::read_complex(grp, st[1]).data;
-            s.metrics = read_metrics(grp, st[2]);
+            s.sv = h5::read_double(grp, st[2]).data;
+            s.metrics = read_metrics(grp, st[3]);
             s.eig_method = solver.name();
             sets.push_back(std::move(s));
         }
@@ -247,6 +252,7 @@ void write_saved(const SpectrumArgs& a, const std::vector<Set>& sets) {
         h5::write_attr(g, "eig_method", s.eig_method);
         const hsize_t K = s.K, N = s.N;
         h5::write(g, "eig", s.eig.data(), {K, N});
+        h5::write(g, "sv", s.sv.data(), {K, N});
         if (!s.sign.empty()) h5::write(g, "sign", s.sign.data(), {K, N});
         write_metrics(g, "metrics", s.metrics, s.outliers);
     }
@@ -298,7 +304,8 @@ void print_table(const std::vector<Row>& rows) {
                              {"lam_sym_max", "lam_sym_max", "%.4f"},
                              {"n_outside", "n_outside_unit", "%.0f"},
                              {"n_re_gt1", "n_re_gt1", "%.0f"},
-                             {"sv_spread", "sv_spread", "%.4g"}};
+                             {"sv_spread", "sv_spread", "%.4g"},
+                             {"nse", "nse", "%.4f"}};
     bool stats = false;
     for (const Row& r : rows) stats |= !std::isnan(value(r, "w_ee_zero"));
     if (stats)
@@ -472,9 +479,11 @@ void add_spectrum_command(CLI::App& app) {
         "or cuSOLVER Xgeev; --backend, --eig-method) and spectral metrics of recurrent matrices: "
         "rho, r_outer (k outliers excluded), r_inner, ring_ratio, the dominant eigenvalue and its "
         "frequency, Henrici departure from normality, lam_sym_max, counts outside the unit circle, "
-        "singular-value spread, and per-population (E->E, E->I, I->E, I->I) weight statistics.\n"
-        "Results files are updated in place (eig_initial, eig_projected, eig, their metrics and "
-        "the attributes eig_method, eig_fallbacks; docs/FORMAT.md). Keras and --h5 matrices carry "
+        "singular-value spread and normalised SVD entropy, and per-population (E->E, E->I, I->E, "
+        "I->I) weight statistics.\n"
+        "Results files are updated in place (eig_initial, eig_projected, eig, the singular values "
+        "sv_initial, sv_projected, sv, their metrics and the attributes eig_method, "
+        "eig_fallbacks; docs/FORMAT.md). Keras and --h5 matrices carry "
         "no unit signs: when every column of a matrix is single-signed (a Dale network) the signs "
         "are inferred from the columns, otherwise the weight-statistics columns are NaN. The "
         "metrics' definitions: docs/MODEL.md.");
@@ -499,8 +508,9 @@ void add_spectrum_command(CLI::App& app) {
         ->capture_default_str();
     sub->add_option(
         "--save", args->save,
-        "also write an HDF5 file: /sets/sNNNN/{eig (K,N) complex128, metrics/<name> (K), "
-        "sign (K,N) when known} with attributes source, matrix, stage, eig_method");
+        "also write an HDF5 file: /sets/sNNNN/{eig (K,N) complex128, sv (K,N) float64, "
+        "metrics/<name> (K), sign (K,N) when known} with attributes source, matrix, stage, "
+        "eig_method");
     sub->add_flag("--force", args->force, "overwrite an existing --save file");
     sub->add_option("--threads", args->threads, "CPU threads (0 = all cores)")
         ->capture_default_str();

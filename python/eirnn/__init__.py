@@ -129,9 +129,10 @@ def spectrum(
     backend: str = "auto",
     threads: int = 0,
 ) -> Spectrum:
-    """Eigenvalues (float64, sorted by descending modulus) and the study's metrics of one
-    matrix (N,N) or a batch (K,N,N), any float dtype, C or Fortran order; a C-contiguous
-    float64 array is read in place (no copy). ``W[i][j]`` is the weight from unit j to unit i.
+    """Eigenvalues (float64, sorted by descending modulus), singular values (float64,
+    descending) and the study's metrics of one matrix (N,N) or a batch (K,N,N), any float dtype,
+    C or Fortran order; a C-contiguous float64 array is read in place (no copy). ``W[i][j]`` is
+    the weight from unit j to unit i.
 
     method / backend: as ``--eig-method`` / ``--backend`` of ``eirnn spectrum`` (auto, lapack,
     batched, xgeev / auto, cpu, cuda). The metric names are the results file's columns
@@ -147,10 +148,11 @@ def spectrum(
     w = np.ascontiguousarray(arr, dtype=np.float64)
     if single:
         w = w[np.newaxis]
-    eig, metrics, sign, solver = _core.spectrum(w, int(outliers), method, backend, int(threads))
+    eig, metrics, sign, solver, sv = _core.spectrum(w, int(outliers), method, backend,
+                                                    int(threads))
     if single:
-        return Spectrum(eig[0], {k: v[0] for k, v in metrics.items()}, sign[0], solver)
-    return Spectrum(eig, metrics, sign, solver)
+        return Spectrum(eig[0], {k: v[0] for k, v in metrics.items()}, sign[0], solver, sv[0])
+    return Spectrum(eig, metrics, sign, solver, sv)
 
 
 def trials(task: str = "and", n: int = 15050, seed: int = 1, **timing: Any):

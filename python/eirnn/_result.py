@@ -18,11 +18,13 @@ class Result(Mapping[str, Any]):
     Attributes (and ``result["name"]``): ``W_rec`` (K,N,N), ``W_rec_initial``, ``W_in`` (K,N,I),
     ``b`` (K,N), ``W_out`` (K,O,N), ``b_out`` (K,O), ``sign`` (K,N), ``seed`` (K),
     ``loss`` (K,epochs), ``test_loss``, ``accuracy``, ``diverged``, ``epochs_run``, ``updates``
-    (K), ``eig`` / ``eig_initial`` / ``eig_projected`` (K,N) complex128, ``metrics`` /
-    ``metrics_initial`` / ``metrics_projected`` (dicts of (K,) float64 arrays), ``examples``
-    (dict), ``mask`` when the model has one; ``config`` (dict) and ``attrs`` (the group's
-    attributes). A Result returned by train() shares the engine's buffers (treat the arrays as
-    read-only) and :meth:`save` writes the file ``eirnn train`` writes.
+    (K), ``eig`` / ``eig_initial`` / ``eig_projected`` (K,N) complex128, ``sv`` /
+    ``sv_initial`` / ``sv_projected`` (K,N) float64 (singular values, descending; absent in files
+    written before they were stored), ``metrics`` / ``metrics_initial`` / ``metrics_projected``
+    (dicts of (K,) float64 arrays), ``examples`` (dict), ``mask`` when the model has one;
+    ``config`` (dict) and ``attrs`` (the group's attributes). A Result returned by train() shares
+    the engine's buffers (treat the arrays as read-only) and :meth:`save` writes the file
+    ``eirnn train`` writes.
     """
 
     def __init__(self, arrays: dict[str, Any], attrs: dict[str, Any], core: Any = None) -> None:
@@ -132,16 +134,18 @@ def load(path: str | os.PathLike) -> Results:
 
 
 class Spectrum:
-    """Eigenvalues and metrics of :func:`eirnn.spectrum`.
+    """Eigenvalues, singular values and metrics of :func:`eirnn.spectrum`.
 
-    ``eig``: (K,N) or (N,) complex128, each row sorted by descending modulus; ``metrics``: the
-    results file's metric columns, (K,) float64 arrays (scalars for one matrix); ``sign``: the
-    unit signs inferred from single-signed columns (0 rows where a matrix is not a Dale matrix);
-    ``method``: the solver that computed them."""
+    ``eig``: (K,N) or (N,) complex128, each row sorted by descending modulus; ``sv``: (K,N) or
+    (N,) float64, the singular values, each row descending; ``metrics``: the results file's
+    metric columns, (K,) float64 arrays (scalars for one matrix); ``sign``: the unit signs
+    inferred from single-signed columns (0 rows where a matrix is not a Dale matrix);
+    ``method``: the solver that computed the eigenvalues."""
 
     def __init__(self, eig: np.ndarray, metrics: dict[str, Any], sign: np.ndarray,
-                 method: str) -> None:
+                 method: str, sv: np.ndarray) -> None:
         self.eig = eig
+        self.sv = sv
         self.metrics = metrics
         self.sign = sign
         self.method = method

@@ -113,6 +113,9 @@ nb::dict arrays(nb::pointer_and_handle<TrainedGroup> self) {
         d["eig_initial"] = view(s.eig_initial.data(), {K, N}, h);
         d["eig_projected"] = view(s.eig_projected.data(), {K, N}, h);
         d["eig"] = view(s.eig.data(), {K, N}, h);
+        d["sv_initial"] = view(s.sv_initial.data(), {K, N}, h);
+        d["sv_projected"] = view(s.sv_projected.data(), {K, N}, h);
+        d["sv"] = view(s.sv.data(), {K, N}, h);
         d["metrics_initial"] = metrics_dict(s.metrics_initial, K, h);
         d["metrics_projected"] = metrics_dict(s.metrics_projected, K, h);
         d["metrics"] = metrics_dict(s.metrics, K, h);

@@ -191,6 +191,68 @@ def test_spectrum_reads_c_float64_in_place():
     assert peak_f >= size, (peak_f, size)
 
 
+def nse_numpy(sv):
+    """Normalised SVD entropy (Li et al. 2023) of singular values along the last axis."""
+    p = sv / sv.sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(p), 0.0)
+    return -terms.sum(axis=-1) / np.log(sv.shape[-1])
+
+
+def assert_singular_values(got, w):
+    """got (K,N) float64 = numpy's singular values of w (K,N,N) in float64 within 1e-10 relative."""
+    ref = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    assert got.dtype == np.float64 and got.shape == ref.shape
+    assert np.all(np.diff(got, axis=1) <= 0)  # descending
+    assert np.max(np.abs(got - ref) / ref) <= 1e-10
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "normal"])
+def test_singular_values_and_nse_match_numpy(small, init, tmp_path):
+    trained = small if init == "orthogonal" else eirnn.train(**dict(SMALL, init=init))
+    path = tmp_path / "r.h5"
+    trained.save(path)
+    r = eirnn.load(path)[0]
+    model = r.config["model"]
+    assert model["init"] == init and model["dale"] == "project"
+    assert model["dale_axis"] == "outgoing" and not model["project_init"]
+    w0 = r.W_rec_initial.astype(np.float64)
+    projected = np.where(w0 * r.sign[:, None, :].astype(np.float64) < 0, 0.0, w0)
+    for sv, w, metrics in (("sv_initial", w0, "metrics_initial"),
+                           ("sv_projected", projected, "metrics_projected"),
+                           ("sv", r.W_rec, "metrics")):
+        got = r[sv]
+        assert_singular_values(got, w)
+        m = r[metrics]
+        assert np.array_equal(m["sv_max"], got[:, 0]) and np.array_equal(m["sv_min"], got[:, -1])
+        assert np.allclose(m["nse"], nse_numpy(got), rtol=1e-12, atol=0), sv
+        assert np.all((m["nse"] > 0.5) & (m["nse"] <= 1 + 1e-12)), (sv, m["nse"])
+        assert np.array_equal(trained[sv], got)  # the in-memory result holds the same values
+    assert not np.array_equal(r.sv_initial, r.sv)
+    assert not np.array_equal(r.sv_initial, r.sv_projected)
+    # An orthogonal matrix has NSE 1 (here rounded to float32); a Gaussian one less.
+    nse0 = r.metrics_initial["nse"]
+    if init == "orthogonal":
+        assert np.all(np.abs(nse0 - 1) <= 1e-10), nse0
+    else:
+        assert np.all(nse0 < 0.99), nse0
+
+
+def test_spectrum_singular_values_and_nse():
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((3, 25, 25)) / 5
+    spec = eirnn.spectrum(W)
+    assert_singular_values(spec.sv, W)
+    assert np.allclose(spec.metrics["nse"], nse_numpy(spec.sv), rtol=1e-12, atol=0)
+    one = eirnn.spectrum(W[1])
+    assert one.sv.shape == (25,) and np.array_equal(one.sv, spec.sv[1])
+    # Orthogonal: NSE 1; rank 1: NSE 0.
+    q, _ = np.linalg.qr(rng.standard_normal((40, 40)))
+    assert abs(float(eirnn.spectrum(q).metrics["nse"]) - 1.0) <= 1e-12
+    u, v = rng.standard_normal(40), rng.standard_normal(40)
+    assert abs(float(eirnn.spectrum(np.outer(u, v)).metrics["nse"])) <= 1e-12
+
+
 @needs_cli
 def test_trials_match_data_file(tmp_path):
     for task, extra in (("xor", {}), ("ff", {"ff_pulses": 3}), ("context_dm", {"dm_stim": 30})):
