@@ -1,5 +1,5 @@
 // `eirnn reproduce`: the study of docs/MODEL.md §7 as a built-in sweep (presets
-// examples/reproduce_quick.toml and examples/reproduce_paper.toml, compiled in), then the report:
+// examples/reproduce_<preset>.toml: quick, standard, paper; compiled in), then the report:
 // DIR/results.h5, DIR/report.md. The report is tools/report of the source tree this binary was
 // built from (EIRNN_REPORT overrides the script, EIRNN_PYTHON the interpreter, /usr/bin/python3 by
 // default).
@@ -70,13 +70,7 @@ void run_report(const fs::path& results, const fs::path& dir) {
 }
 
 void run(ReproduceArgs& a) {
-    const char* text = nullptr;
-    if (a.preset == "quick")
-        text = kPresetQuick;
-    else if (a.preset == "paper")
-        text = kPresetPaper;
-    else
-        throw InputError("--preset: unknown value '" + a.preset + "' (quick, paper)");
+    const char* text = preset_text(a.preset);
     Sweep s = parse_sweep(text, "examples/reproduce_" + a.preset + ".toml");
     const fs::path dir = a.out.empty() ? fs::path("reproduce_" + a.preset) : fs::path(a.out);
     s.output = dir / "results.h5";
@@ -103,9 +97,11 @@ void add_reproduce_command(CLI::App& app) {
         "reproduce",
         "Reproduce the study (Jarne & Caruso): tasks x init x e_frac x dale x units, trained, "
         "analysed and reported in DIR/report.md. quick: a thinned design for a laptop CPU "
-        "(minutes); paper: the full design and protocol (use --backend cuda). Rerun the same "
+        "(minutes); standard: all four tasks at the study's timing, N 50 and 100, on a CPU "
+        "(hours); paper: the full design and protocol (use --backend cuda). Rerun the same "
         "command to resume.");
-    sub->add_option("--preset", args->preset, "quick | paper (examples/reproduce_<preset>.toml)")
+    sub->add_option("--preset", args->preset,
+                    "quick | standard | paper (examples/reproduce_<preset>.toml)")
         ->capture_default_str();
     sub->add_option("--out,-o", args->out, "output folder (default: reproduce_<preset>)");
     args->opt.add(sub);

@@ -287,8 +287,8 @@ def sweep(
 
 def reproduce(preset: str = "quick", out: str | os.PathLike | None = None, *,
               dry_run: bool = False, report: bool = True, resume: bool = True) -> dict[str, Any]:
-    """Reproduces the study as ``eirnn reproduce`` does: the preset's sweep (quick or paper,
-    examples/reproduce_<preset>.toml) into ``out/results.h5`` (default folder
+    """Reproduces the study as ``eirnn reproduce`` does: the preset's sweep (quick, standard
+    or paper: examples/reproduce_<preset>.toml) into ``out/results.h5`` (default folder
     ``reproduce_<preset>``), then, with report=True, tools/report of the source tree the module
     was built from (EIRNN_REPORT overrides the script, EIRNN_PYTHON the interpreter) writing
     ``out/report.md``. Returns the sweep's summary with ``report`` (the path, or None).

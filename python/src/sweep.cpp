@@ -86,9 +86,7 @@ nb::dict sweep(const std::string& text, const std::string& source, const std::st
 }
 
 std::string preset(const std::string& name) {
-    if (name == "quick") return cli::kPresetQuick;
-    if (name == "paper") return cli::kPresetPaper;
-    throw InputError("--preset: unknown value '" + name + "' (quick, paper)");
+    return cli::preset_text(name);
 }
 
 }  // namespace
@@ -97,7 +95,8 @@ void bind_sweep(nb::module_& m) {
     m.def("sweep", &sweep, nb::arg("text"), nb::arg("source"), nb::arg("path"), nb::arg("out"),
           nb::arg("resume"), nb::arg("dry_run"), nb::arg("force"), nb::arg("progress"),
           "Runs (or plans) a sweep given as TOML text or a file path.");
-    m.def("preset", &preset, nb::arg("name"), "The TOML of a reproduce preset (quick, paper).");
+    m.def("preset", &preset, nb::arg("name"),
+          "The TOML of a reproduce preset (quick, standard, paper).");
     m.def(
         "source_dir", [] { return std::string(EIRNN_SOURCE_DIR); },
         "The source tree the module was built from (where tools/report is).");
