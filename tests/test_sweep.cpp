@@ -25,6 +25,7 @@
 #include "host/h5.hpp"
 #include "host/results.hpp"
 #include "host/sweep.hpp"
+#include "tasks/task.hpp"
 
 namespace fs = std::filesystem;
 using eirnn::InputError;
@@ -809,6 +810,47 @@ TEST_F(SweepCli, RoundsGiveTheSameGroupAsOneBatch) {
         ASSERT_TRUE(b.count(name)) << name;
         EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
     }
+}
+
+// The standard preset (docs/SWEEP.md): the four tasks at the study's timing, both inits, both E
+// fractions, Dale vs unconstrained, N 50 and 100, and the incoming-axis side grid for AND.
+TEST_F(SweepCli, StandardPresetIsTheStudysTimingWithAnIncomingSideGrid) {
+    Sweep s =
+        eirnn::load_sweep(fs::path(EIRNN_SOURCE_DIR) / "examples" / "reproduce_standard.toml");
+    ASSERT_EQ(s.grids.size(), 2u);
+    ASSERT_EQ(s.cells.size(), 72u);
+    EXPECT_EQ(s.until_learned, 10);
+    std::map<std::string, int> per_task;
+    int incoming = 0;
+    for (const auto& c : s.cells) {
+        const auto& cfg = c.cfg;
+        per_task[std::string(eirnn::task_name(cfg.task.kind))]++;
+        const bool ff = cfg.task.kind == eirnn::TaskKind::FlipFlop;
+        EXPECT_EQ(eirnn::task_steps(cfg.task), ff ? 1010 : 290) << c.axes.dump();
+        EXPECT_EQ(cfg.train.test_trials, 200);
+        EXPECT_TRUE(cfg.model.units == 50 || cfg.model.units == 100);
+        if (cfg.model.dale_axis == eirnn::DaleAxis::Incoming) {
+            ++incoming;
+            EXPECT_EQ(c.grid, 1);
+            EXPECT_EQ(cfg.task.kind, eirnn::TaskKind::And);
+            EXPECT_EQ(cfg.model.dale, eirnn::DaleMode::Project);
+        }
+    }
+    EXPECT_EQ(incoming, 8);
+    EXPECT_EQ(per_task,
+              (std::map<std::string, int>{{"and", 24}, {"ff", 16}, {"or", 16}, {"xor", 16}}));
+
+    // The dry run through `eirnn reproduce` prints the same plan and the cost docs/SWEEP.md gives
+    // for one round of every cell (365 TFLOP).
+    CmdResult r =
+        run_eirnn("reproduce --preset standard --dry-run --rate 45 --out " + dir_.string());
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("72 cells"), std::string::npos) << r.out;
+    const auto at = r.out.find("total 144 networks, ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const double gflop = std::stod(r.out.substr(at + 20));
+    EXPECT_NEAR(gflop, 364694.4, 1.0);
+    EXPECT_FALSE(fs::exists(dir_ / "results.h5"));
 }
 
 }  // namespace
