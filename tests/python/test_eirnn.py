@@ -346,16 +346,21 @@ def test_keras_load_matches_cli():
 
 # ---- sweeps ----
 
-def test_sweep_dict_dry_run_and_run(tmp_path):
-    design = {
-        "output": str(tmp_path / "s.h5"),
+def tiny_design(output, axes):
+    """A sweep of 10-unit networks trained for one short epoch, two per cell."""
+    return {
+        "output": str(output),
         "backend": "cpu",
         "threads": 2,
         "networks_per_cell": 2,
         "model": {"units": 10},
         "train": {"epochs": 1, "trials": 120, "test_trials": 10, "batch": 32},
-        "axes": {"task": ["and"], "e_frac": [0.5, 0.7]},
+        "axes": axes,
     }
+
+
+def test_sweep_dict_dry_run_and_run(tmp_path):
+    design = tiny_design(tmp_path / "s.h5", {"task": ["and"], "e_frac": [0.5, 0.7]})
     plan = eirnn.sweep(design, dry_run=True)
     assert len(plan["cells"]) == 2 and not os.path.exists(design["output"])
     summary = eirnn.sweep(design)
@@ -367,15 +372,7 @@ def test_sweep_dict_dry_run_and_run(tmp_path):
 
 
 def test_sweep_dict_with_two_grids(tmp_path):
-    design = {
-        "output": str(tmp_path / "g.h5"),
-        "backend": "cpu",
-        "threads": 2,
-        "networks_per_cell": 2,
-        "model": {"units": 10},
-        "train": {"epochs": 1, "trials": 120, "test_trials": 10, "batch": 32},
-        "axes": [{"dale": ["project", "none"]}, {"dale_axis": ["incoming"]}],
-    }
+    design = tiny_design(tmp_path / "g.h5", [{"dale": ["project", "none"]}, {"dale_axis": ["incoming"]}])
     plan = eirnn.sweep(design, dry_run=True)
     assert [c["grid"] for c in plan["cells"]] == [0, 0, 1]
     assert plan["cells"][2]["label"] == "dale_axis=incoming"
