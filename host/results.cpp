@@ -8,12 +8,6 @@
 
 namespace eirnn {
 
-std::string group_id(int index) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "g%04d", index);
-    return buf;
-}
-
 void write_root_attrs(hid_t file) {
     h5::write_attr(file, "format", std::string("eirnn-results"));
     h5::write_attr(file, "format_version", std::int64_t{1});

@@ -2,6 +2,7 @@
 #pragma once
 #include <hdf5.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
@@ -13,8 +14,12 @@
 
 namespace eirnn {
 
-/// "g0000", "g0001", ...
-std::string group_id(int index);
+/// "g0000", "g0001", ... (inline: the sweep parser, which the fuzzers build alone, uses it)
+inline std::string group_id(int index) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "g%04d", index);
+    return buf;
+}
 
 /// Root attributes (format, format_version, eirnn_version).
 void write_root_attrs(hid_t file);
