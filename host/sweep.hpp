@@ -134,6 +134,7 @@ struct CellReport {
     bool resumed = false;  // found complete in the parts folder
     int trained = 0;       // networks in the group
     int learned = 0;       // held-out accuracy >= kLearnedAccuracy and not diverged
+    int continued = 0;     // networks of the cell's rounds saved by an interrupted run, reused
     double seconds = 0;
 };
 

@@ -12,8 +12,11 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <type_traits>
 
 #include "host/error.hpp"
 #include "host/h5.hpp"
@@ -141,6 +144,170 @@ bool marker_stale(const json& marker) {
     } catch (const json::exception&) {
         return true;
     }
+}
+
+fs::path rounds_file(const fs::path& parts, int index) {
+    return parts / (group_id(index) + ".rounds");
+}
+
+namespace {
+
+constexpr char kRoundsMagic[] = "eirnn-rounds 1\n";
+
+std::uint64_t fnv1a(const char* p, std::size_t n) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= static_cast<unsigned char>(p[i]);
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/// Values and vectors of trivially copyable types, in this machine's byte order (the file is read
+/// back only by the sweep that wrote it, on the same kind of machine).
+struct Writer {
+    template <class T>
+    void put(const T& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    template <class T>
+    void put(const std::vector<T>& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        put(static_cast<std::uint64_t>(v.size()));
+        bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    }
+    void put(const std::string& v) {
+        put(static_cast<std::uint64_t>(v.size()));
+        bytes += v;
+    }
+    std::string bytes;
+};
+
+struct Damaged {};
+
+class Reader {
+public:
+    Reader(const std::string& b, std::size_t pos, std::size_t end) : b_(b), pos_(pos), end_(end) {}
+    template <class T>
+    void get(T& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        take(&v, sizeof v);
+    }
+    template <class T>
+    void get(std::vector<T>& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        std::uint64_t n = 0;
+        get(n);
+        if (n > (end_ - pos_) / sizeof(T)) throw Damaged{};
+        v.resize(n);
+        take(v.data(), n * sizeof(T));
+    }
+    void get(std::string& v) {
+        std::uint64_t n = 0;
+        get(n);
+        if (n > end_ - pos_) throw Damaged{};
+        v.assign(b_, pos_, n);
+        pos_ += n;
+    }
+    bool at_end() const { return pos_ == end_; }
+
+private:
+    void take(void* dst, std::size_t n) {
+        if (n > end_ - pos_) throw Damaged{};
+        if (n > 0) std::memcpy(dst, b_.data() + pos_, n);
+        pos_ += n;
+    }
+    const std::string& b_;
+    std::size_t pos_, end_;
+};
+
+/// Every field of a group that the rounds of a cell build up (append_round in sweep_run.cpp); the
+/// configuration is the cell's.
+template <class IO, class G>
+void fields(IO&& io, G& r) {
+    io(r.backend);
+    io(r.I);
+    io(r.O);
+    io(r.T);
+    io(r.w_rec_initial);
+    io(r.w_in_initial);
+    io(r.w_out_initial);
+    io(r.st.params.K);
+    io(r.st.params.params);
+    io(r.st.params.sign);
+    io(r.st.params.mask);
+    io(r.st.params.seeds);
+    io(r.st.loss);
+    io(r.st.diverged);
+    io(r.st.stopped);
+    io(r.st.epochs_run);
+    io(r.st.updates);
+    io(r.st.lr_scale);
+    io(r.test_loss);
+    io(r.accuracy);
+    io(r.example_network);
+    io(r.S);
+    io(r.ex_x);
+    io(r.ex_y);
+    io(r.ex_out);
+    io(r.ex_h);
+    io(r.ex_type);
+    io(r.ex_delay);
+    io(r.train_seconds);
+}
+
+}  // namespace
+
+void save_rounds(const fs::path& path, const std::string& hash, const SweepCell& cell,
+                 const GroupResult& acc) {
+    Writer w;
+    w.put(hash);
+    w.put(cell.index);
+    fields([&w](const auto& v) { w.put(v); }, acc);
+    w.put(fnv1a(w.bytes.data(), w.bytes.size()));
+    write_text_atomic(path, kRoundsMagic + w.bytes);
+}
+
+std::optional<GroupResult> load_rounds(const fs::path& path, const std::string& hash,
+                                       const SweepCell& cell) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return std::nullopt;
+    const std::string b = read_text(path);
+    const std::size_t head = sizeof kRoundsMagic - 1, tail = sizeof(std::uint64_t);
+    GroupResult r;
+    bool ok = b.size() > head + tail && b.compare(0, head, kRoundsMagic) == 0;
+    if (ok) {
+        const std::size_t end = b.size() - tail;
+        std::uint64_t check = 0;
+        std::memcpy(&check, b.data() + end, tail);
+        ok = check == fnv1a(b.data() + head, end - head);
+        try {
+            Reader rd(b, head, end);
+            std::string h;
+            int index = -1;
+            rd.get(h);
+            rd.get(index);
+            fields([&rd](auto& v) { rd.get(v); }, r);
+            const std::size_t K = r.st.params.seeds.size();
+            const ParamLayout L = ParamLayout::make(cell.cfg.model.units, r.I, r.O);
+            ok = ok && rd.at_end() && h == hash && index == cell.index && K > 0 &&
+                 r.st.params.K == static_cast<int>(K) && r.st.params.params.size() == K * L.total &&
+                 r.accuracy.size() == K && r.st.diverged.size() == K;
+            r.cfg = cell.cfg;
+            r.cfg.networks = static_cast<int>(K);
+            r.st.params.layout = L;
+        } catch (const Damaged&) {
+            ok = false;
+        }
+    }
+    if (!ok) {
+        std::fprintf(stderr, "eirnn: %s: damaged or of another sweep; the cell starts over\n",
+                     path.c_str());
+        fs::remove(path, ec);
+        return std::nullopt;
+    }
+    return r;
 }
 
 }  // namespace sweep_parts

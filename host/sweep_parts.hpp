@@ -1,14 +1,17 @@
 // The parts folder of a sweep (docs/SWEEP.md, docs/CLUSTER.md), shared by the run, the merge and
 // the status: `<output>.parts/` holds sweep.json (the plan and its hash), one complete file per
-// finished cell (gNNNN.h5), a marker per cell in training (gNNNN.running), one record per shard
-// that ran (shard-I-of-N.json) and the locks. Internal to the host library.
+// finished cell (gNNNN.h5), a marker per cell in training (gNNNN.running), the rounds a cell in
+// training has finished (gNNNN.rounds, with until_learned), one record per shard that ran
+// (shard-I-of-N.json) and the locks. Internal to the host library.
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "host/sweep.hpp"
+#include "host/trainer.hpp"
 
 namespace eirnn::sweep_parts {
 
@@ -50,5 +53,17 @@ std::string cell_name(const nlohmann::json& plan, int index);
 std::filesystem::path running_marker(const std::filesystem::path& parts, int index);
 /// True when the marker's process is known to be gone (same host, pid not alive).
 bool marker_stale(const nlohmann::json& marker);
+
+/// The finished rounds of a cell in training: "<parts>/gNNNN.rounds", written atomically after
+/// every round that does not end the cell, so that an interrupted sweep continues the cell at its
+/// next round instead of training it again (rounds equal one batch, so the result is the same).
+std::filesystem::path rounds_file(const std::filesystem::path& parts, int index);
+/// Saves the networks of the rounds so far (acc: all rounds appended, as the cell's group).
+void save_rounds(const std::filesystem::path& path, const std::string& hash, const SweepCell& cell,
+                 const GroupResult& acc);
+/// The rounds saved for `cell` of the sweep `hash`, or nothing when there is no file, or it is of
+/// another sweep or cell, or it is damaged (then it is removed: the cell starts over).
+std::optional<GroupResult> load_rounds(const std::filesystem::path& path, const std::string& hash,
+                                       const SweepCell& cell);
 
 }  // namespace eirnn::sweep_parts

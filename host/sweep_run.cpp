@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "host/error.hpp"
 #include "host/h5.hpp"
@@ -143,12 +144,27 @@ struct SweepProgress {
 };
 
 /// Trains one cell: rounds of networks_per_cell networks (fewer for the last one when max_attempts
-/// caps it) until until_learned networks have learned, or one round without until_learned.
-GroupResult train_cell(const Sweep& s, const SweepCell& cell, Backend& backend, SweepProgress& p) {
+/// caps it) until until_learned networks have learned, or one round without until_learned. With
+/// until_learned, the rounds so far are saved after each round that does not end the cell
+/// (`rounds`), and a cell found with saved rounds continues after them.
+GroupResult train_cell(const Sweep& s, const SweepCell& cell, Backend& backend, SweepProgress& p,
+                       const fs::path& rounds, const std::string& hash, int& continued) {
     GroupResult acc;
     acc.cfg.networks = 0;
     const CellCost cost = cell_cost(cell.cfg);
     int trained = 0, learned = 0;
+    if (s.until_learned > 0) {
+        if (std::optional<GroupResult> saved = load_rounds(rounds, hash, cell)) {
+            acc = std::move(*saved);
+            trained = continued = acc.cfg.networks;
+            learned = count_learned(acc);
+            p.nets_done += trained;
+            p.learned += learned;
+            // The first round's planned cost, in the total since the start, is done.
+            p.done = p.done.load() + cost.flop() * std::min(s.networks_per_cell, s.max_attempts);
+            if (learned >= s.until_learned || trained >= s.max_attempts) return acc;
+        }
+    }
     for (;;) {
         GroupConfig cfg = cell.cfg;
         cfg.networks = s.until_learned > 0 ? std::min(s.networks_per_cell, s.max_attempts - trained)
@@ -172,6 +188,7 @@ GroupResult train_cell(const Sweep& s, const SweepCell& cell, Backend& backend, 
         p.learned += count_learned(r);
         append_round(acc, std::move(r));
         if (s.until_learned == 0 || learned >= s.until_learned || trained >= s.max_attempts) break;
+        save_rounds(rounds, hash, cell, acc);
     }
     return acc;
 }
@@ -260,6 +277,7 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
             mine.push_back(&c);
             mine_names.push_back(group_id(c.index) + ".h5");
             mine_names.push_back(group_id(c.index) + ".running");
+            mine_names.push_back(group_id(c.index) + ".rounds");
         }
 
     if (!s.output.parent_path().empty()) fs::create_directories(s.output.parent_path(), ec);
@@ -373,8 +391,10 @@ SweepOutcome run_sweep(const Sweep& s, Backend& backend, const SweepRunOptions& 
             } else {
                 const auto c0 = std::chrono::steady_clock::now();
                 RunningMarker marker(parts, c.index, shard);
-                GroupResult r = train_cell(s, c, backend, p);
+                const fs::path rounds = rounds_file(parts, c.index);
+                GroupResult r = train_cell(s, c, backend, p, rounds, hash, rep.continued);
                 write_part(part, id, s, hash, r, c, s.threads, opt.eig_solver);
+                fs::remove(rounds, ec);
                 rep.trained = r.cfg.networks;
                 rep.learned = count_learned(r);
                 rep.seconds =

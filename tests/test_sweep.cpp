@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,8 @@
 #include "host/h5.hpp"
 #include "host/results.hpp"
 #include "host/sweep.hpp"
+#include "host/sweep_parts.hpp"
+#include "host/trainer.hpp"
 #include "tasks/task.hpp"
 
 namespace fs = std::filesystem;
@@ -810,6 +813,112 @@ TEST_F(SweepCli, RoundsGiveTheSameGroupAsOneBatch) {
         ASSERT_TRUE(b.count(name)) << name;
         EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
     }
+}
+
+// A cell trained in rounds (until_learned) and killed between two rounds continues after its
+// saved rounds: the rerun trains only the rest, and the group equals an uninterrupted run's.
+TEST_F(SweepCli, KilledInsideACellContinuesAfterItsSavedRounds) {
+    auto sweep_file = [](const fs::path& out) {
+        std::string f = kTinyFixed;
+        f.replace(f.find("networks_per_cell = 2"), 21, "networks_per_cell = 1");
+        f.replace(f.find("units = 8"), 9, "units = 48");
+        f.replace(f.find("epochs = 2"), 10, "epochs = 8");
+        return "output = \"" + out.string() + "\"\nuntil_learned = 7\nmax_attempts = 7\n" + f;
+    };
+    const fs::path whole = dir_ / "whole.h5", cut = dir_ / "cut.h5";
+    const fs::path parts = eirnn::parts_dir(cut);
+    const fs::path rounds = eirnn::sweep_parts::rounds_file(parts, 0);
+    const fs::path cfg = write("cut.toml", sweep_file(cut));
+
+    pid_t pid = spawn_sweep(cfg);
+    ASSERT_GT(pid, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    bool saved = false;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (fs::exists(rounds)) {
+            saved = true;
+            break;
+        }
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            pid = -1;
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(saved) << "no rounds were saved";
+    ASSERT_GT(pid, 0) << "the sweep ended before it could be interrupted";
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    ASSERT_TRUE(WIFSIGNALED(st));
+    ASSERT_FALSE(fs::exists(parts / "g0000.h5")) << "the cell finished before it was killed";
+
+    // The saved rounds: the cell's first networks, with their seeds, readable for this sweep only.
+    const Sweep s = eirnn::load_sweep(cfg);
+    const std::string hash =
+        json::parse(slurp(parts / eirnn::sweep_parts::kManifest)).at("hash").get<std::string>();
+    std::optional<eirnn::GroupResult> r0 =
+        eirnn::sweep_parts::load_rounds(rounds, hash, s.cells[0]);
+    ASSERT_TRUE(r0.has_value());
+    const int k = r0->cfg.networks;
+    ASSERT_GE(k, 1);
+    ASSERT_LT(k, 7);
+    for (int i = 0; i < k; ++i) EXPECT_EQ(r0->st.params.seeds[i], s.cells[0].cfg.seed + i);
+    EXPECT_FALSE(eirnn::sweep_parts::load_rounds(rounds, "0000000000000000", s.cells[0]));
+    EXPECT_FALSE(fs::exists(rounds)) << "rounds of another sweep are removed";
+    eirnn::sweep_parts::save_rounds(rounds, hash, s.cells[0], *r0);
+
+    CmdResult r = run_eirnn("sweep " + cfg.string() + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("continued after " + std::to_string(k) + " networks"), std::string::npos)
+        << r.out;
+    EXPECT_FALSE(fs::exists(parts));
+
+    r = run_eirnn("sweep " + write("whole.toml", sweep_file(whole)).string() + " --quiet");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.find("continued"), std::string::npos) << r.out;
+    auto a = contents(whole), b = contents(cut);
+    ASSERT_EQ(eirnn::h5::read_float(eirnn::h5::open_read(cut), "groups/g0000/accuracy").dims[0],
+              7u);
+    ASSERT_EQ(a.size(), b.size());
+    for (const auto& [name, bytes] : a) {
+        ASSERT_TRUE(b.count(name)) << name;
+        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
+    }
+}
+
+// A damaged rounds file is not trusted: the cell starts over, with one line saying so.
+TEST_F(SweepCli, DamagedSavedRoundsAreDiscarded) {
+    std::string f = kTinyFixed;
+    f.replace(f.find("networks_per_cell = 2"), 21, "networks_per_cell = 1");
+    const fs::path out = dir_ / "d.h5", parts = eirnn::parts_dir(out);
+    const fs::path cfg = write(
+        "d.toml", "output = \"" + out.string() + "\"\nuntil_learned = 3\nmax_attempts = 3\n" + f);
+    const Sweep s = eirnn::load_sweep(cfg);
+    eirnn::GroupConfig one = s.cells[0].cfg;
+    one.networks = 1;
+    auto backend = eirnn::make_backend(eirnn::BackendKind::Cpu, 2);
+    const eirnn::GroupResult g = eirnn::train_group(one, *backend, nullptr);
+    fs::create_directories(parts);
+    const fs::path rounds = eirnn::sweep_parts::rounds_file(parts, 0);
+    eirnn::sweep_parts::save_rounds(rounds, "abc", s.cells[0], g);
+    const auto back = eirnn::sweep_parts::load_rounds(rounds, "abc", s.cells[0]);
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->st.params.params, g.st.params.params);
+    EXPECT_EQ(back->w_rec_initial, g.w_rec_initial);
+    EXPECT_EQ(back->ex_h, g.ex_h);
+    EXPECT_EQ(back->accuracy, g.accuracy);
+    std::string bytes = slurp(rounds);
+    for (std::size_t at : {bytes.size() / 2, bytes.size() - 3, std::size_t{20}}) {
+        std::string bad = bytes;
+        bad[at] = static_cast<char>(bad[at] ^ 0x40);
+        std::ofstream(rounds, std::ios::binary) << bad;
+        EXPECT_FALSE(eirnn::sweep_parts::load_rounds(rounds, "abc", s.cells[0])) << at;
+        EXPECT_FALSE(fs::exists(rounds));
+    }
+    std::ofstream(rounds, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+    EXPECT_FALSE(eirnn::sweep_parts::load_rounds(rounds, "abc", s.cells[0]));
 }
 
 // The standard preset (docs/SWEEP.md): the four tasks at the study's timing, both inits, both E

@@ -183,9 +183,15 @@ SweepOutcome run_sweep_cli(const Sweep& s, const SweepCliOptions& o, const Shard
     const int width = static_cast<int>(s.cells.size());
     ro.on_cell = [&](const CellReport& r) {
         if (tty) std::fprintf(stderr, "\r\033[2K");
+        const std::string when =
+            r.resumed ? "(done earlier)"
+                      : ProgressBar::format_duration(r.seconds) +
+                            (r.continued > 0 ? " (continued after " + std::to_string(r.continued) +
+                                                   " networks of an earlier run)"
+                                             : "");
         std::printf("%s %4d/%d  %-56s %3d/%d learned  %s\n", group_id(r.cell->index).c_str(),
                     r.cell->index + 1, width, cell_label(s, *r.cell).c_str(), r.learned, r.trained,
-                    r.resumed ? "(done earlier)" : ProgressBar::format_duration(r.seconds).c_str());
+                    when.c_str());
         std::fflush(stdout);
     };
     SweepOutcome out = run_sweep(s, *backend, ro);
