@@ -583,34 +583,35 @@ pid_t spawn_sweep(const fs::path& cfg) {
     return pid;
 }
 
+/// Starts `eirnn sweep cfg` and kills it (SIGKILL) as soon as `file` exists: "" when it was killed
+/// so, else why not.
+std::string kill_sweep_when(const fs::path& cfg, const fs::path& file) {
+    pid_t pid = spawn_sweep(cfg);
+    if (pid <= 0) return "cannot start the sweep";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    int st = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (fs::exists(file)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return WIFSIGNALED(st) ? "" : "the sweep ended before it could be interrupted";
+        }
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return "the sweep ended before " + file.string() + " appeared";
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return file.string() + " never appeared";
+}
+
 TEST_F(SweepCli, KilledAfterTheFirstGroupResumesToIdenticalDatasets) {
     const fs::path full = dir_ / "full.h5", part = dir_ / "resumed.h5";
     const fs::path parts = eirnn::parts_dir(part);
 
     // Interrupted run: SIGKILL as soon as the first group's part file is complete.
     fs::path cfg = write("resumed.toml", resume_sweep(part));
-    pid_t pid = spawn_sweep(cfg);
-    ASSERT_GT(pid, 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    bool first_done = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (fs::exists(parts / "g0000.h5")) {
-            first_done = true;
-            break;
-        }
-        int st = 0;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            pid = -1;
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    ASSERT_TRUE(first_done) << "the sweep never finished its first group";
-    ASSERT_GT(pid, 0) << "the sweep ended before it could be interrupted";
-    kill(pid, SIGKILL);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    ASSERT_TRUE(WIFSIGNALED(st));
+    ASSERT_EQ(kill_sweep_when(cfg, parts / "g0000.h5"), "");
     ASSERT_FALSE(fs::exists(part)) << "the sweep completed before it was killed";
     ASSERT_TRUE(fs::exists(parts / "g0000.h5"));
     ASSERT_FALSE(fs::exists(parts / "g0003.h5"));
@@ -830,28 +831,7 @@ TEST_F(SweepCli, KilledInsideACellContinuesAfterItsSavedRounds) {
     const fs::path rounds = eirnn::sweep_parts::rounds_file(parts, 0);
     const fs::path cfg = write("cut.toml", sweep_file(cut));
 
-    pid_t pid = spawn_sweep(cfg);
-    ASSERT_GT(pid, 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    bool saved = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (fs::exists(rounds)) {
-            saved = true;
-            break;
-        }
-        int st = 0;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            pid = -1;
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    ASSERT_TRUE(saved) << "no rounds were saved";
-    ASSERT_GT(pid, 0) << "the sweep ended before it could be interrupted";
-    kill(pid, SIGKILL);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    ASSERT_TRUE(WIFSIGNALED(st));
+    ASSERT_EQ(kill_sweep_when(cfg, rounds), "");
     ASSERT_FALSE(fs::exists(parts / "g0000.h5")) << "the cell finished before it was killed";
 
     // The saved rounds: the cell's first networks, with their seeds, readable for this sweep only.
