@@ -570,6 +570,21 @@ epochs = [12]
 )";
 }
 
+/// The two files' contents (contents()) are the same: every dataset byte for byte, every cell
+/// and config attribute.
+void expect_same_contents(const std::map<std::string, std::string>& a,
+                          const std::map<std::string, std::string>& b) {
+    EXPECT_EQ(a.size(), b.size());
+    for (const auto& [name, bytes] : a) {
+        const auto it = b.find(name);
+        if (it == b.end()) {
+            ADD_FAILURE() << name << " missing";
+            continue;
+        }
+        EXPECT_TRUE(bytes == it->second) << name << " differs";
+    }
+}
+
 pid_t spawn_sweep(const fs::path& cfg) {
     pid_t pid = fork();
     if (pid == 0) {
@@ -638,13 +653,9 @@ TEST_F(SweepCli, KilledAfterTheFirstGroupResumesToIdenticalDatasets) {
     ASSERT_EQ(r.status, 0) << r.err;
 
     auto a = contents(full), b = contents(part);
-    ASSERT_EQ(a.size(), b.size());
+    expect_same_contents(a, b);
     int datasets = 0;
-    for (const auto& [name, bytes] : a) {
-        ASSERT_TRUE(b.count(name)) << name;
-        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
-        datasets += name.find('@') == std::string::npos;
-    }
+    for (const auto& entry : a) datasets += entry.first.find('@') == std::string::npos;
     EXPECT_GT(datasets, 4 * 20);
     for (int g = 0; g < 4; ++g) EXPECT_TRUE(a.count("groups/g000" + std::to_string(g) + "@cell"));
     EXPECT_EQ(json::parse(a.at("groups/g0002@cell")),
@@ -734,11 +745,7 @@ TEST_F(SweepCli, TwoGridsRunShardResumeAndMerge) {
     EXPECT_FALSE(fs::exists(parts));
 
     auto a = contents(whole), b = contents(split);
-    ASSERT_EQ(a.size(), b.size());
-    for (const auto& [name, bytes] : a) {
-        ASSERT_TRUE(b.count(name)) << name;
-        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
-    }
+    expect_same_contents(a, b);
     EXPECT_TRUE(a.count("groups/g0002@cell"));
     r = run_eirnn("sweep " + c + " --quiet");
     ASSERT_EQ(r.status, 0) << r.err;
@@ -809,11 +816,7 @@ TEST_F(SweepCli, RoundsGiveTheSameGroupAsOneBatch) {
     auto a = contents(rounds), b = contents(batch);
     ASSERT_EQ(eirnn::h5::read_float(eirnn::h5::open_read(rounds), "groups/g0000/accuracy").dims[0],
               5u);
-    ASSERT_EQ(a.size(), b.size());
-    for (const auto& [name, bytes] : a) {
-        ASSERT_TRUE(b.count(name)) << name;
-        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
-    }
+    expect_same_contents(a, b);
 }
 
 // A cell trained in rounds (until_learned) and killed between two rounds continues after its
@@ -861,11 +864,7 @@ TEST_F(SweepCli, KilledInsideACellContinuesAfterItsSavedRounds) {
     auto a = contents(whole), b = contents(cut);
     ASSERT_EQ(eirnn::h5::read_float(eirnn::h5::open_read(cut), "groups/g0000/accuracy").dims[0],
               7u);
-    ASSERT_EQ(a.size(), b.size());
-    for (const auto& [name, bytes] : a) {
-        ASSERT_TRUE(b.count(name)) << name;
-        EXPECT_TRUE(bytes == b.at(name)) << name << " differs";
-    }
+    expect_same_contents(a, b);
 }
 
 // A damaged rounds file is not trusted: the cell starts over, with one line saying so.
