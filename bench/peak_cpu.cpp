@@ -1,7 +1,8 @@
 // The machine's fp32 limit, measured: the core clock (a chain of dependent integer adds, one per
 // cycle) and the fused multiply-add throughput of the widest vector ISA the CPU runs (independent
 // FMA chains, enough to cover the latency of every FMA unit), on each of --threads threads at
-// once. Prints one `key value` line per figure; bench/compare divides every rate by the largest of
+// once, and the estimate clock x FMA units x lanes x 2 x threads. Prints one `key value` line per
+// figure; peak_gflops is the larger of the two. bench/compare divides every rate by the largest of
 // this peak and the best SGEMM it measures.
 #include <immintrin.h>
 
@@ -41,14 +42,18 @@ double clock_hz() {
     return best;
 }
 
-constexpr int kChains = 16;  // independent accumulators: latency 4-5 cycles x 2-3 FMA units
+// Independent accumulators: enough to cover latency (4-5 cycles) x FMA units (2-3), few enough to
+// stay in registers with the two operands (AVX2 has 16 ymm registers: 16 chains would spill and
+// measure the stores instead of the FMA units; AVX-512 has 32 zmm).
+constexpr int kChains2 = 12, kChains512 = 16;
 
 __attribute__((target("avx2,fma"))) double fma_avx2(long iters) {
+    constexpr int kChains = kChains2;
     __m256 acc[kChains];
     for (int c = 0; c < kChains; ++c) acc[c] = _mm256_set1_ps(0.001f * c);
     const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     for (long i = 0; i < iters; ++i)
-#pragma GCC unroll 16
+#pragma GCC unroll 12
         for (int c = 0; c < kChains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
     __m256 s = acc[0];
     for (int c = 1; c < kChains; ++c) s = _mm256_add_ps(s, acc[c]);
@@ -58,6 +63,7 @@ __attribute__((target("avx2,fma"))) double fma_avx2(long iters) {
 }
 
 __attribute__((target("avx512f"))) double fma_avx512(long iters) {
+    constexpr int kChains = kChains512;
     __m512 acc[kChains];
     for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_ps(0.001f * c);
     const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
@@ -70,8 +76,9 @@ __attribute__((target("avx512f"))) double fma_avx512(long iters) {
     return out[0];
 }
 
-/// GFLOP/s of `threads` threads each running the FMA loop of `lanes` fp32 lanes.
-double fma_gflops(double (*loop)(long), int lanes, int threads) {
+/// GFLOP/s of `threads` threads each running the FMA loop of `lanes` fp32 lanes and `chains`
+/// accumulators.
+double fma_gflops(double (*loop)(long), int lanes, int chains, int threads) {
     const long iters = 20'000'000;
     double best = 0;
     for (int round = 0; round < 3; ++round) {
@@ -90,7 +97,7 @@ double fma_gflops(double (*loop)(long), int lanes, int threads) {
         go.store(true);
         for (auto& th : pool) th.join();
         const double s = seconds_since(t0);
-        best = std::max(best, 2.0 * lanes * kChains * double(iters) * threads / s / 1e9);
+        best = std::max(best, 2.0 * lanes * chains * double(iters) * threads / s / 1e9);
         if (sink[0] == 12345.0) std::puts("");  // keep the results alive
     }
     return best;
@@ -115,20 +122,34 @@ int main(int argc, char** argv) {
     }
     __builtin_cpu_init();
     std::printf("threads %d\n", threads);
-    std::printf("clock_ghz %.3f\n", clock_hz() / 1e9);
+    const double ghz = clock_hz() / 1e9;
+    std::printf("clock_ghz %.3f\n", ghz);
     std::string isa = "none";
-    double peak = 0;
+    double measured = 0;
+    int lanes = 0;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        const double g = fma_gflops(fma_avx2, 8, threads);
+        const double g = fma_gflops(fma_avx2, 8, kChains2, threads);
         std::printf("fma_avx2_gflops %.1f\n", g);
-        if (g > peak) peak = g, isa = "avx2+fma";
+        if (g > measured) measured = g, isa = "avx2+fma", lanes = 8;
     }
     if (__builtin_cpu_supports("avx512f")) {
-        const double g = fma_gflops(fma_avx512, 16, threads);
+        const double g = fma_gflops(fma_avx512, 16, kChains512, threads);
         std::printf("fma_avx512_gflops %.1f\n", g);
-        if (g > peak) peak = g, isa = "avx512f";
+        if (g > measured) measured = g, isa = "avx512f", lanes = 16;
+    }
+    // The estimate from the clock and the ISA: whole FMA units per core (the measured FMAs per
+    // cycle and thread, rounded) x lanes x 2 FLOPs x clock x threads. It is above the measurement
+    // when a thread lost time to other work, or the clock moved, while it ran.
+    double estimate = 0;
+    if (lanes > 0 && ghz > 0) {
+        const double per_cycle = measured / threads / ghz / (2.0 * lanes);
+        const int units = std::max(1, static_cast<int>(per_cycle + 0.5));
+        estimate = units * 2.0 * lanes * ghz * threads;
+        std::printf("fma_units_per_core %d\n", units);
+        std::printf("estimate_gflops %.1f\n", estimate);
     }
     std::printf("peak_isa %s\n", isa.c_str());
-    std::printf("peak_gflops %.1f\n", peak);
+    std::printf("peak_from %s\n", estimate > measured ? "clock x ISA" : "measured FMA throughput");
+    std::printf("peak_gflops %.1f\n", std::max(measured, estimate));
     return 0;
 }
