@@ -57,8 +57,9 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
     }
     std::fill(grad, grad + L.total, Real(0));
     cpu::rnn_backward(d, ws.w_eff.data(), p + L.w_out, x, ws.h.data(), ws.th.data(),
-                      ws.grad_y.data(), grad_h, alpha, ws.dh.data(), grad + L.w_rec, grad + L.w_in,
-                      grad + L.b, grad + L.w_out, grad + L.b_out);
+                      cpu::tanh_in_states(alpha, noise), ws.grad_y.data(), grad_h, alpha,
+                      ws.dh.data(), grad + L.w_rec, grad + L.w_in, grad + L.b, grad + L.w_out,
+                      grad + L.b_out);
     Real* gw = grad + L.w_rec;
     if (mc.dale == DaleMode::Reparam) {
         for (int i = 0; i < N; ++i)

@@ -124,8 +124,8 @@ TEST_P(CudaKernels, MatchCpu) {
             cpu::masked_mse(d, y, target.data() + k * TB * O, lmask.data() + k * TB * O, gy.data());
         float* g = ref_grad.data() + k * L.total;
         cpu::rnn_backward(d, p + L.w_rec, p + L.w_out, x.data() + k * TB * I, h, th.data(),
-                          gy.data(), static_cast<const float*>(nullptr), 1.0f, dh.data(),
-                          g + L.w_rec, g + L.w_in, g + L.b, g + L.w_out, g + L.b_out);
+                          /*tanh_in_h=*/true, gy.data(), static_cast<const float*>(nullptr), 1.0f,
+                          dh.data(), g + L.w_rec, g + L.w_in, g + L.b, g + L.w_out, g + L.b_out);
     }
 
     // Device buffers, one block per slot as in the backend.

@@ -489,10 +489,11 @@ TEST_P(CudaEmulation, KernelsMatchCpuInEveryGeometry) {
         }
         ref_grad[k].assign(L.total, 0.0f);
         float* gr = ref_grad[k].data();
-        cpu::rnn_backward(d, w.data(), p + L.w_out, x.data() + k * TB * I, ref_h[k].data(),
-                          th.data(), gy.data() + k * TB * O,
-                          grad_h.empty() ? nullptr : grad_h.data(), cs.alpha, dh.data(),
-                          gr + L.w_rec, gr + L.w_in, gr + L.b, gr + L.w_out, gr + L.b_out);
+        cpu::rnn_backward(
+            d, w.data(), p + L.w_out, x.data() + k * TB * I, ref_h[k].data(), th.data(),
+            cpu::tanh_in_states(cs.alpha, noise.empty() ? nullptr : noise.data()),
+            gy.data() + k * TB * O, grad_h.empty() ? nullptr : grad_h.data(), cs.alpha, dh.data(),
+            gr + L.w_rec, gr + L.w_in, gr + L.b, gr + L.w_out, gr + L.b_out);
         ref_delta[k] = th;
     }
 

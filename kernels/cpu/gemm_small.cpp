@@ -1,6 +1,7 @@
 // Register-blocked SGEMM microkernels behind gemm_small (why: gemm_small.hpp). For C (M,N) (+)= A·B
 // C is cut into tiles of R rows x V vectors (AVX-512: 8 x 2x16 = 16 zmm accumulators; AVX2: 6 x 2x8
-// = 12 ymm) that stay in registers for the whole K loop. Per k a tile loads V vectors of row k of
+// = 12 ymm, 3 x 3x8 for a last panel of 17..24 columns, up to 8 vectors for one or two rows) that
+// stay in registers for the whole K loop. Per k a tile loads V vectors of row k of
 // B, broadcasts R scalars A(m,k) (A is never packed, so any strides work) and does R x V FMAs.
 // Loops: K in blocks of kBlockK, then column panels (32 or 16 columns), then row tiles, so that one
 // panel of B stays in L1 while every row tile reuses it. Tails: the last vector is masked (AVX-512
@@ -185,9 +186,9 @@ template <int R, int V, bool Masked>
 EIRNN_TARGET_AVX2 void tile_avx2(int kc, const float* a, long sam, long sak, const float* b,
                                  long ldb, bool accumulate, float* c, long ldc, __m256i last) {
     __m256 acc[R][V];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (int v = 0; v < V; ++v) {
             const float* p = c + r * ldc + 8 * v;
             acc[r][v] = !accumulate              ? _mm256_setzero_ps()
@@ -195,25 +196,25 @@ EIRNN_TARGET_AVX2 void tile_avx2(int kc, const float* a, long sam, long sak, con
                                                  : _mm256_loadu_ps(p);
         }
     const float* ar[R];
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) ar[r] = a + r * sam;
     long ak = 0;
     for (int k = 0; k < kc; ++k, ak += sak, b += ldb) {
         __m256 bv[V];
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (int v = 0; v < V; ++v)
             bv[v] = (Masked && v == V - 1) ? _mm256_maskload_ps(b + 8 * v, last)
                                            : _mm256_loadu_ps(b + 8 * v);
-#pragma GCC unroll 6
+#pragma GCC unroll 12
         for (int r = 0; r < R; ++r) {
             const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
-#pragma GCC unroll 2
+#pragma GCC unroll 8
             for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, bv[v], acc[r][v]);
         }
     }
-#pragma GCC unroll 6
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 8
         for (int v = 0; v < V; ++v) {
             float* p = c + r * ldc + 8 * v;
             if (Masked && v == V - 1)
@@ -226,54 +227,113 @@ EIRNN_TARGET_AVX2 void tile_avx2(int kc, const float* a, long sam, long sak, con
 using Tile256 = void (*)(int, const float*, long, long, const float*, long, bool, float*, long,
                          __m256i);
 
-template <int R>
+template <int R, int V>
 struct Tiles256 {
-    /// [V-1][Masked]
-    static constexpr Tile256 kFns[2][2] = {{tile_avx2<R, 1, false>, tile_avx2<R, 1, true>},
-                                           {tile_avx2<R, 2, false>, tile_avx2<R, 2, true>}};
+    /// [Masked]
+    static constexpr Tile256 kFns[2] = {tile_avx2<R, V, false>, tile_avx2<R, V, true>};
 };
 
-/// kTiles256[R-1][V-1][Masked].
-constexpr const Tile256 (*kTiles256[kRows256])[2] = {
-    Tiles256<1>::kFns, Tiles256<2>::kFns, Tiles256<3>::kFns,
-    Tiles256<4>::kFns, Tiles256<5>::kFns, Tiles256<6>::kFns,
+/// Tiles of 16-column panels: kTiles256[R-1][V-1][Masked], R = 1..6, V = 1..2.
+constexpr const Tile256* kTiles256[kRows256][2] = {
+    {Tiles256<1, 1>::kFns, Tiles256<1, 2>::kFns}, {Tiles256<2, 1>::kFns, Tiles256<2, 2>::kFns},
+    {Tiles256<3, 1>::kFns, Tiles256<3, 2>::kFns}, {Tiles256<4, 1>::kFns, Tiles256<4, 2>::kFns},
+    {Tiles256<5, 1>::kFns, Tiles256<5, 2>::kFns}, {Tiles256<6, 1>::kFns, Tiles256<6, 2>::kFns},
 };
 
-/// Copies kc rows of a 16-column panel of B to bp with row stride kCols256, zero past `tail` lanes.
-EIRNN_TARGET_AVX2 void pack_panel_avx2(int kc, const float* b, long ldb, int tail, float* bp) {
-    for (int k = 0; k < kc; ++k, b += ldb, bp += kCols256) {
-        std::fill(bp, bp + kCols256, 0.0f);
-        std::copy(b, b + tail, bp);
+/// The last panel when 1..8 columns would be left after it: 17..24 columns, three vectors, tiles
+/// of 3 rows (9 accumulators, enough to cover the FMA latency). kTiles256Wide[R-1][Masked].
+constexpr int kRowsWide = 3, kColsWide = 24;
+constexpr const Tile256* kTiles256Wide[kRowsWide] = {Tiles256<1, 3>::kFns, Tiles256<2, 3>::kFns,
+                                                     Tiles256<3, 3>::kFns};
+
+/// C of at most 8 columns (the output layer's product y = h W_out^T per step): one vector per row,
+/// so tiles of up to 12 rows (12 accumulators). kTiles256Narrow[R-1][Masked].
+constexpr int kRowsNarrow = 12;
+constexpr const Tile256* kTiles256Narrow[kRowsNarrow] = {
+    Tiles256<1, 1>::kFns, Tiles256<2, 1>::kFns,  Tiles256<3, 1>::kFns,  Tiles256<4, 1>::kFns,
+    Tiles256<5, 1>::kFns, Tiles256<6, 1>::kFns,  Tiles256<7, 1>::kFns,  Tiles256<8, 1>::kFns,
+    Tiles256<9, 1>::kFns, Tiles256<10, 1>::kFns, Tiles256<11, 1>::kFns, Tiles256<12, 1>::kFns};
+
+/// One or two rows of C (the output layer's and the input layer's gradients over T*B rows): a
+/// 16-column panel would give 2 or 4 accumulators, too few to cover the FMA latency, so the
+/// panels are 1..8 vectors wide (one row) or 1..6 (two rows). kTilesSkinny[R-1][V-1][Masked].
+constexpr int kSkinnyV1 = 8, kSkinnyV2 = 6;
+constexpr const Tile256* kTilesSkinny[2][kSkinnyV1] = {
+    {Tiles256<1, 1>::kFns, Tiles256<1, 2>::kFns, Tiles256<1, 3>::kFns, Tiles256<1, 4>::kFns,
+     Tiles256<1, 5>::kFns, Tiles256<1, 6>::kFns, Tiles256<1, 7>::kFns, Tiles256<1, 8>::kFns},
+    {Tiles256<2, 1>::kFns, Tiles256<2, 2>::kFns, Tiles256<2, 3>::kFns, Tiles256<2, 4>::kFns,
+     Tiles256<2, 5>::kFns, Tiles256<2, 6>::kFns, nullptr, nullptr},
+};
+
+/// Lanes 0..tail-1 of a vector (tail = 1..8) as a vmaskmov mask.
+EIRNN_TARGET_AVX2 __m256i lanes_below(int tail) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// Copies kc rows of a panel of B (nc columns) to bp with row stride ldp (a multiple of 8 that
+/// holds nc), zero past nc.
+EIRNN_TARGET_AVX2 void pack_panel_avx2(int kc, const float* b, long ldb, int nc, long ldp,
+                                       float* bp) {
+    const int vecs = (nc + 7) / 8;
+    const __m256i last = lanes_below(nc - 8 * (vecs - 1));
+    for (int k = 0; k < kc; ++k, b += ldb, bp += ldp) {
+        for (int v = 0; v + 1 < vecs; ++v) _mm256_store_ps(bp + 8 * v, _mm256_loadu_ps(b + 8 * v));
+        _mm256_store_ps(bp + 8 * (vecs - 1), _mm256_maskload_ps(b + 8 * (vecs - 1), last));
+    }
+}
+
+EIRNN_TARGET_AVX2 void gemm_avx2_skinny(const GemmArgs& g) {
+    const int maxv = g.M == 1 ? kSkinnyV1 : kSkinnyV2;
+    const int nv = (g.N + 7) / 8;
+    const int panels = (nv + maxv - 1) / maxv;
+    for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
+        const int kc = std::min(kBlockK, g.K - k0);
+        const bool accumulate = g.accumulate || k0 > 0;
+        int j0 = 0;
+        for (int p = 0; p < panels; ++p) {
+            const int vecs = nv / panels + (p < nv % panels ? 1 : 0);
+            const int nc = std::min(8 * vecs, g.N - j0);
+            const int tail = nc - 8 * (vecs - 1);
+            kTilesSkinny[g.M - 1][vecs - 1][tail < 8](kc, g.a + k0 * g.sak, g.sam, g.sak,
+                                                      g.b + k0 * g.ldb + j0, g.ldb, accumulate,
+                                                      g.c + j0, g.ldc, lanes_below(tail));
+            j0 += nc;
+        }
     }
 }
 
 EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
-    alignas(32) float packed[kBlockK * kCols256];
+    if (g.M <= 2) return gemm_avx2_skinny(g);
+    alignas(32) float packed[kBlockK * kColsWide];
     const bool pack = g.M > kPackRows;
     for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
         const int kc = std::min(kBlockK, g.K - k0);
         const bool accumulate = g.accumulate || k0 > 0;
         const float* a = g.a + k0 * g.sak;
         const float* b = g.b + k0 * g.ldb;
-        for (int j0 = 0; j0 < g.N; j0 += kCols256) {
-            const int nc = std::min(kCols256, g.N - j0);
+        for (int j0 = 0, nc = 0; j0 < g.N; j0 += nc) {
+            const int rest = g.N - j0;
+            nc = rest > kCols256 && rest <= kColsWide ? rest : std::min(kCols256, rest);
             const int vecs = (nc + 7) / 8;
             const int tail = nc - 8 * (vecs - 1);  // lanes used in the last vector, 1..8
-            const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail),
-                                                    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            const __m256i last = lanes_below(tail);
             const bool masked = tail < 8;
             const float* panel = b + j0;
             long ldp = g.ldb;
             if (pack) {
-                pack_panel_avx2(kc, panel, g.ldb, nc, packed);
+                ldp = 8 * vecs;
+                pack_panel_avx2(kc, panel, g.ldb, nc, ldp, packed);
                 panel = packed;
-                ldp = kCols256;
             }
-            for (int i0 = 0; i0 < g.M; i0 += kRows256) {
-                const int rows = std::min(kRows256, g.M - i0);
-                kTiles256[rows - 1][vecs - 1][masked](kc, a + i0 * g.sam, g.sam, g.sak, panel, ldp,
-                                                      accumulate, g.c + i0 * g.ldc + j0, g.ldc,
-                                                      last);
+            const bool narrow = g.N <= 8;
+            const int rows_per_tile = narrow ? kRowsNarrow : vecs == 3 ? kRowsWide : kRows256;
+            for (int i0 = 0; i0 < g.M; i0 += rows_per_tile) {
+                const int rows = std::min(rows_per_tile, g.M - i0);
+                const Tile256* fns = narrow      ? kTiles256Narrow[rows - 1]
+                                     : vecs == 3 ? kTiles256Wide[rows - 1]
+                                                 : kTiles256[rows - 1][vecs - 1];
+                fns[masked](kc, a + i0 * g.sam, g.sam, g.sak, panel, ldp, accumulate,
+                            g.c + i0 * g.ldc + j0, g.ldc, last);
             }
         }
     }
@@ -303,13 +363,11 @@ void run(GemmIsa isa, const GemmArgs& g) {
         // Few columns, A column-major (the input-weight gradient, N = I): the transposed product
         // C^T (N,M) = B^T A^T puts the vector lanes along M. A^T is row-major (leading dimension
         // sak); B^T has strides 1 and ldb.
+        // C^T starts from C when accumulating, so that each element's sum is the same as in place.
         std::vector<float> ct(static_cast<std::size_t>(g.N) * g.M);
-        run(isa, GemmArgs{g.N, g.M, g.K, g.b, 1, g.ldb, g.a, g.sak, false, ct.data(), g.M});
-        for (int m = 0; m < g.M; ++m) {
-            float* cr = g.c + m * g.ldc;
-            for (int n = 0; n < g.N; ++n)
-                cr[n] = (g.accumulate ? cr[n] : 0.0f) + ct[static_cast<std::size_t>(n) * g.M + m];
-        }
+        if (g.accumulate) transpose(g.M, g.N, g.c, g.ldc, ct.data(), g.M);
+        run(isa, GemmArgs{g.N, g.M, g.K, g.b, 1, g.ldb, g.a, g.sak, g.accumulate, ct.data(), g.M});
+        transpose(g.N, g.M, ct.data(), g.M, g.c, g.ldc);
         return;
     }
     switch (isa) {

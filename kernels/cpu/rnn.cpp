@@ -20,6 +20,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
     const long BN = static_cast<long>(B) * N;
     std::fill(h, h + BN, Real(0));
     const Real keep = Real(1) - alpha;
+    // Plain steps (h_{t+1} = tanh(a_t)) build a_t in h_{t+1} itself and leave th alone.
+    const bool plain = tanh_in_states(alpha, noise);
     // The weights transposed once, so that every step reads them row-major (and the loops over
     // units vectorise): w_rec_t (N,N) [j][i] = j -> i, w_in_t (I,N), w_out_t (N,O).
     std::vector<Real> w_rec_t(static_cast<std::size_t>(N) * N);
@@ -29,7 +31,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
     transpose(N, I, w_in, I, w_in_t.data(), N);
     transpose(O, N, w_out, N, w_out_t.data(), O);
     for (int t = 0; t < T; ++t) {
-        Real* a = th + t * BN;
+        Real* hn = h + (t + 1) * BN;
+        Real* a = plain ? hn : th + t * BN;
         const Real* xt = x + static_cast<long>(t) * B * I;
         for (int bb = 0; bb < B; ++bb) {
             Real* ab = a + static_cast<long>(bb) * N;
@@ -45,11 +48,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
         const Real* hp = h + t * BN;
         if (t > 0) gemm_strided(B, N, N, hp, N, 1, w_rec_t.data(), N, true, a, N);
         tanh_inplace(a, BN);
-        Real* hn = h + (t + 1) * BN;
-        const Real* nt = noise ? noise + t * BN : nullptr;
-        if (alpha == Real(1) && !nt) {
-            std::copy(a, a + BN, hn);
-        } else {
+        if (!plain) {
+            const Real* nt = noise ? noise + t * BN : nullptr;
             for (long r = 0; r < BN; ++r)
                 hn[r] = keep * hp[r] + alpha * a[r] + (nt ? nt[r] : Real(0));
         }
@@ -77,20 +77,22 @@ Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real*
 
 template <class Real>
 void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const Real* x,
-                  const Real* h, Real* th, const Real* grad_y, const Real* grad_h_extra, Real alpha,
-                  Real* dh, Real* grad_w_rec, Real* grad_w_in, Real* grad_b, Real* grad_w_out,
-                  Real* grad_b_out) {
+                  const Real* h, Real* th, bool tanh_in_h, const Real* grad_y,
+                  const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec, Real* grad_w_in,
+                  Real* grad_b, Real* grad_w_out, Real* grad_b_out) {
     const int B = d.B, N = d.N, I = d.I, O = d.O, T = d.T;
     const long BN = static_cast<long>(B) * N;
     const Real keep = Real(1) - alpha;
     std::fill(dh, dh + BN, Real(0));
     for (int t = T - 1; t >= 0; --t) {
         Real* da = th + t * BN;
+        const Real* tanh_a = tanh_in_h ? h + (t + 1) * BN : da;
         const Real* gy = grad_y + static_cast<long>(t) * B * O;
         const Real* ex = grad_h_extra ? grad_h_extra + t * BN : nullptr;
         for (int bb = 0; bb < B; ++bb) {
             Real* dab = da + static_cast<long>(bb) * N;
             Real* dhb = dh + static_cast<long>(bb) * N;
+            const Real* tb = tanh_a + static_cast<long>(bb) * N;
             const Real* gyb = gy + static_cast<long>(bb) * O;
             // g = dh + W_out^T gy (+ extra), summed in dh in the order o = 0..O-1, then extra.
             for (int o = 0; o < O; ++o) {
@@ -102,7 +104,7 @@ void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const 
                 for (int i = 0; i < N; ++i) dhb[i] += ex[bb * N + i];
             for (int i = 0; i < N; ++i) {
                 const Real g = dhb[i];
-                const Real tv = dab[i];
+                const Real tv = tb[i];
                 dab[i] = g * alpha * (Real(1) - tv * tv);
                 dhb[i] = keep * g;
             }
@@ -132,8 +134,8 @@ void tanh_inplace(double* v, long n) {
                                     Real*, Real*, Real*);                                         \
     template Real masked_mse<Real>(const RnnDims&, const Real*, const Real*, const Real*, Real*); \
     template void rnn_backward<Real>(const RnnDims&, const Real*, const Real*, const Real*,       \
-                                     const Real*, Real*, const Real*, const Real*, Real, Real*,   \
-                                     Real*, Real*, Real*, Real*, Real*);
+                                     const Real*, Real*, bool, const Real*, const Real*, Real,    \
+                                     Real*, Real*, Real*, Real*, Real*, Real*);
 EIRNN_INSTANTIATE(float)
 EIRNN_INSTANTIATE(double)
 #undef EIRNN_INSTANTIATE

@@ -6,10 +6,18 @@
 
 namespace eirnn::cpu {
 
+/// Whether the states themselves hold tanh(a_t) (h_{t+1} = tanh(a_t): alpha = 1, no noise); then
+/// rnn_forward does not write th, and rnn_backward reads tanh(a_t) from h.
+template <class Real>
+bool tanh_in_states(Real alpha, const Real* noise) {
+    return alpha == Real(1) && noise == nullptr;
+}
+
 /// Forward over T steps.
 ///   w_rec (N,N) [i][j] = j -> i (effective matrix), w_in (N,I), b (N), w_out (O,N), b_out (O)
 ///   x (T,B,I), noise (T,B,N) already scaled by sigma sqrt(alpha), or null
-///   h (T+1,B,N) out, h[0] = 0;  th (T,B,N) out, tanh(a_t);  y (T,B,O) out
+///   h (T+1,B,N) out, h[0] = 0;  y (T,B,O) out
+///   th (T,B,N) out, tanh(a_t); left untouched when tanh_in_states(alpha, noise)
 template <class Real>
 void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
                  const Real* w_out, const Real* b_out, const Real* x, const Real* noise, Real alpha,
@@ -21,15 +29,16 @@ Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real*
                 Real* grad_y);
 
 /// BPTT backward through all T steps. th is overwritten (it becomes d loss / d a_t).
+///   tanh_in_h: tanh_in_states(alpha, noise) of the forward (tanh(a_t) is read from h, not th).
 ///   grad_h_extra: (T,B,N) extra d loss / d h_t (t = 1..T), e.g. a rate penalty, or null.
 ///   dh: (B,N) scratch. Gradients are overwritten (not accumulated):
 ///   grad_w_rec (N,N) w.r.t. the effective matrix, grad_w_in (N,I), grad_b (N), grad_w_out (O,N),
 ///   grad_b_out (O).
 template <class Real>
 void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const Real* x,
-                  const Real* h, Real* th, const Real* grad_y, const Real* grad_h_extra, Real alpha,
-                  Real* dh, Real* grad_w_rec, Real* grad_w_in, Real* grad_b, Real* grad_w_out,
-                  Real* grad_b_out);
+                  const Real* h, Real* th, bool tanh_in_h, const Real* grad_y,
+                  const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec, Real* grad_w_in,
+                  Real* grad_b, Real* grad_w_out, Real* grad_b_out);
 
 /// tanh over n values in place (vectorised for float).
 void tanh_inplace(float* v, long n);
