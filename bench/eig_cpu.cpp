@@ -1,5 +1,7 @@
-// Throughput of eigenvalues_batched (dgeev per matrix, OpenMP threads over matrices; --method twin:
-// the CPU twin of the batched GPU eigensolver, kernels/eig_hqr.hpp, instead): matrices per
+// Throughput of the CPU's eigenvalue solvers (--method auto, the default: what eirnn uses on the
+// CPU, the twin up to kCpuTwinMaxN and dgeev above; lapack: eigenvalues_batched, dgeev per matrix,
+// OpenMP threads over matrices; twin: the CPU twin of the batched GPU eigensolver,
+// kernels/eig_hqr.hpp): matrices per
 // second on all cores for K random N x N matrices (N = 100, 256, 500 by default), K grown until a
 // case runs >= --seconds. --input FILE: time repeated passes over the (K,N,N) float64 datasets n<N>
 // of FILE whose N is in --sizes (bench/eig_compare.py writes them and times numpy on the same);
@@ -33,7 +35,7 @@ struct Args {
     double seconds = 2.0;
     int threads = 0;
     std::string input, output;
-    std::string method = "lapack";  // lapack | twin
+    std::string method = "auto";  // auto | lapack | twin
 };
 
 /// The solver of --method (made once in run()).
@@ -128,21 +130,26 @@ Args parse(int argc, char** argv) {
         else
             throw eirnn::InputError(
                 "usage: eig_cpu [--sizes 100,256,500] [--seconds 2] "
-                "[--threads 0] [--method lapack|twin] [--input FILE] [--output FILE]");
+                "[--threads 0] [--method auto|lapack|twin] [--input FILE] [--output FILE]");
     }
-    if (a.method != "lapack" && a.method != "twin")
-        throw eirnn::InputError("--method: lapack or twin, not '" + a.method + "'");
+    if (a.method != "auto" && a.method != "lapack" && a.method != "twin")
+        throw eirnn::InputError("--method: auto, lapack or twin, not '" + a.method + "'");
     return a;
 }
 
 void run(const Args& a) {
     const int threads = a.threads > 0 ? a.threads : omp_get_max_threads();
-    g_solver = a.method == "twin" ? eirnn::make_twin_eig_solver(a.threads)
-                                  : eirnn::make_lapack_eig_solver(a.threads);
-    std::printf("eirnn %s (%s, eigenvalues only): %d threads, OpenBLAS core %s\n",
-                g_solver->name().c_str(),
-                a.method == "twin" ? "CPU twin of the batched GPU eigensolver" : "dgeev", threads,
-                openblas_get_corename());
+    g_solver = a.method == "twin"     ? eirnn::make_twin_eig_solver(a.threads)
+               : a.method == "lapack" ? eirnn::make_lapack_eig_solver(a.threads)
+                                      : eirnn::make_cpu_auto_eig_solver(a.threads);
+    const std::string what =
+        a.method == "twin" ? "CPU twin of the batched GPU eigensolver"
+        : a.method == "lapack"
+            ? "dgeev"
+            : "auto: the CPU twin up to N = " + std::to_string(eirnn::kCpuTwinMaxN) +
+                  ", dgeev above";
+    std::printf("eirnn %s (%s, eigenvalues only): %d threads, OpenBLAS core %s\n", a.method.c_str(),
+                what.c_str(), threads, openblas_get_corename());
     if (a.input.empty()) {
         for (int N : a.sizes) {
             int K = 0;

@@ -79,6 +79,7 @@ std::unique_ptr<EigSolver> make_eig_solver(BackendKind backend, EigMethod method
     if (backend == BackendKind::Cpu) {
         switch (method) {
             case EigMethod::Auto:
+                return make_cpu_auto_eig_solver(threads);
             case EigMethod::Lapack:
                 return make_lapack_eig_solver(threads);
             case EigMethod::Batched:

@@ -17,7 +17,7 @@
 namespace eirnn {
 
 /// How eigenvalues are computed. Auto: the batched kernel on a CUDA backend when N is within its
-/// range (Xgeev beyond), LAPACK on the CPU backend.
+/// range (Xgeev beyond); on the CPU backend the CPU twin up to kCpuTwinMaxN units, LAPACK above.
 enum class EigMethod { Auto, Lapack, Batched, Xgeev };
 
 std::optional<EigMethod> parse_eig_method(std::string_view s);  // "auto|lapack|batched|xgeev"
@@ -57,7 +57,17 @@ std::unique_ptr<EigSolver> make_lapack_eig_solver(int threads);
 /// itmax_factor: the QR iteration cap per deflation is itmax_factor * max(10, n) (LAPACK: 30).
 std::unique_ptr<EigSolver> make_twin_eig_solver(int threads, int itmax_factor = 30);
 
-/// The solver for a backend and a method: Cpu+Auto/Lapack: LAPACK; Cpu+Batched: the CPU twin;
+/// Up to this N the CPU twin (dgehd2 + dlahqr, one matrix per thread) beats dgeev's blocked and
+/// multishift path on the CPU (2 cores, AMD EPYC, `bench/eig_cpu --method lapack|twin`: 1.2x at
+/// N = 50, 1.45x at 100, 1.1x at 112, 0.7x at 128).
+constexpr int kCpuTwinMaxN = 112;
+
+/// The CPU's Auto: the twin for N <= kCpuTwinMaxN, LAPACK above, chosen per call; its name() is
+/// the method of the last call.
+std::unique_ptr<EigSolver> make_cpu_auto_eig_solver(int threads);
+
+/// The solver for a backend and a method: Cpu+Auto: make_cpu_auto_eig_solver; Cpu+Lapack: LAPACK;
+/// Cpu+Batched: the CPU twin;
 /// Cpu+Xgeev: InputError; Cuda+Auto: batched kernel for N within its range, Xgeev beyond;
 /// Cuda+Batched / Cuda+Xgeev: that one; Cuda+Lapack: LAPACK on the host; Auto backend: Cuda when a
 /// device is usable, else Cpu. Cuda without a usable device or build: InputError naming the option.

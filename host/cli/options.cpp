@@ -2,6 +2,7 @@
 #include "host/cli/options.hpp"
 
 #include "host/cuda/eig.hpp"
+#include "host/eig_solver.hpp"
 #include "host/error.hpp"
 #include "host/limits.hpp"
 
@@ -236,7 +237,9 @@ std::string eig_method_help() {
     return "how eigenvalues are computed (double precision): auto (cuda backend: the batched GPU "
            "kernel up to N = " +
            std::to_string(cuda::kEigBatchedMaxN) +
-           ", cuSOLVER Xgeev beyond; cpu backend: LAPACK dgeev) | lapack | batched (the batched "
+           ", cuSOLVER Xgeev beyond; cpu backend: the batched kernel's CPU twin up to N = " +
+           std::to_string(kCpuTwinMaxN) +
+           ", LAPACK dgeev beyond) | lapack | batched (the batched "
            "GPU kernel; on the cpu backend its CPU twin) | xgeev (cuSOLVER, cuda backend only)";
 }
 
