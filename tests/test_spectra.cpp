@@ -635,6 +635,25 @@ TEST(SpectraIo, GroupSpectraThreeStages_K3_N24) {
     fs::remove_all(dir);
 }
 
+// The CPU's automatic method: the twin up to kCpuTwinMaxN units, LAPACK above, the same bits as
+// the solver it picks, and the name of the one it used last (what a results file records).
+TEST(Analyse, CpuAutoSolverPicksTheTwinUpToItsSizeAndLapackAbove) {
+    auto solver = make_cpu_auto_eig_solver(2);
+    EXPECT_EQ(solver->name(), "lapack");
+    for (int N : {kCpuTwinMaxN, kCpuTwinMaxN + 1}) {
+        const int K = 3;
+        std::vector<double> w = gaussian(K * N, N, 1.0 / std::sqrt(N), 43);
+        std::vector<cplx> got(K * N), want(K * N);
+        solver->eigenvalues(w.data(), K, N, got.data());
+        const bool twin = N <= kCpuTwinMaxN;
+        EXPECT_EQ(solver->name(), twin ? "batched-cpu" : "lapack") << N;
+        auto reference = twin ? make_twin_eig_solver(1) : make_lapack_eig_solver(1);
+        reference->eigenvalues(w.data(), K, N, want.data());
+        EXPECT_TRUE(same_or_both_nan(got, want)) << N;
+    }
+    EXPECT_EQ(solver->stats().matrices, 6);
+}
+
 TEST(Analyse, LapackSolverBitIdenticalToBuiltIn_K6_N21) {
     const int K = 6, N = 21;
     std::vector<double> wd = gaussian(K * N, N, 1.3 / std::sqrt(N), 41);
