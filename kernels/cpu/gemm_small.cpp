@@ -35,6 +35,8 @@ struct GemmArgs {
     bool accumulate;
     float* c;
     long ldc;
+    /// B already packed by pack_b for this instruction set (b and ldb unused), or null.
+    const float* prepacked = nullptr;
 };
 
 /// K block: a 32-column panel of B over kBlockK rows is 32 KiB, which fits L1 beside A's rows.
@@ -141,10 +143,10 @@ EIRNN_TARGET_AVX512 void pack_panel_avx512(int kc, const float* b, long ldb, int
                                            __mmask16 last, float* bp) {
     for (int k = 0; k < kc; ++k, b += ldb, bp += kCols512) {
         if (vecs == 2) {
-            _mm512_store_ps(bp, _mm512_loadu_ps(b));
-            _mm512_store_ps(bp + 16, _mm512_maskz_loadu_ps(last, b + 16));
+            _mm512_storeu_ps(bp, _mm512_loadu_ps(b));
+            _mm512_storeu_ps(bp + 16, _mm512_maskz_loadu_ps(last, b + 16));
         } else {
-            _mm512_store_ps(bp, _mm512_maskz_loadu_ps(last, b));
+            _mm512_storeu_ps(bp, _mm512_maskz_loadu_ps(last, b));
         }
     }
 }
@@ -163,7 +165,12 @@ EIRNN_TARGET_AVX512 void gemm_avx512(const GemmArgs& g) {
             const __mmask16 last = static_cast<__mmask16>((1u << (nc - 16 * (vecs - 1))) - 1);
             const float* panel = b + j0;
             long ldp = g.ldb;
-            if (pack) {
+            if (g.prepacked) {
+                // Panels of kCols512 columns, each K rows, one after the other (pack_b).
+                panel = g.prepacked + static_cast<long>(j0 / kCols512) * g.K * kCols512 +
+                        static_cast<long>(k0) * kCols512;
+                ldp = kCols512;
+            } else if (pack) {
                 pack_panel_avx512(kc, panel, g.ldb, vecs, last, packed);
                 panel = packed;
                 ldp = kCols512;
@@ -277,8 +284,8 @@ EIRNN_TARGET_AVX2 void pack_panel_avx2(int kc, const float* b, long ldb, int nc,
     const int vecs = (nc + 7) / 8;
     const __m256i last = lanes_below(nc - 8 * (vecs - 1));
     for (int k = 0; k < kc; ++k, b += ldb, bp += ldp) {
-        for (int v = 0; v + 1 < vecs; ++v) _mm256_store_ps(bp + 8 * v, _mm256_loadu_ps(b + 8 * v));
-        _mm256_store_ps(bp + 8 * (vecs - 1), _mm256_maskload_ps(b + 8 * (vecs - 1), last));
+        for (int v = 0; v + 1 < vecs; ++v) _mm256_storeu_ps(bp + 8 * v, _mm256_loadu_ps(b + 8 * v));
+        _mm256_storeu_ps(bp + 8 * (vecs - 1), _mm256_maskload_ps(b + 8 * (vecs - 1), last));
     }
 }
 
@@ -302,8 +309,14 @@ EIRNN_TARGET_AVX2 void gemm_avx2_skinny(const GemmArgs& g) {
     }
 }
 
+/// The width of the next AVX2 column panel of B when `rest` columns are left: 16, or all of them
+/// when 17..24 are left (so no panel of 1..8 columns follows a 16-wide one).
+constexpr int avx2_panel_width(int rest) {
+    return rest > kCols256 && rest <= kColsWide ? rest : std::min(kCols256, rest);
+}
+
 EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
-    if (g.M <= 2) return gemm_avx2_skinny(g);
+    if (g.M <= 2 && !g.prepacked) return gemm_avx2_skinny(g);
     alignas(32) float packed[kBlockK * kColsWide];
     const bool pack = g.M > kPackRows;
     for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
@@ -311,16 +324,21 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
         const bool accumulate = g.accumulate || k0 > 0;
         const float* a = g.a + k0 * g.sak;
         const float* b = g.b + k0 * g.ldb;
+        long offset = 0;  // of the panel in g.prepacked
         for (int j0 = 0, nc = 0; j0 < g.N; j0 += nc) {
-            const int rest = g.N - j0;
-            nc = rest > kCols256 && rest <= kColsWide ? rest : std::min(kCols256, rest);
+            nc = avx2_panel_width(g.N - j0);
             const int vecs = (nc + 7) / 8;
             const int tail = nc - 8 * (vecs - 1);  // lanes used in the last vector, 1..8
             const __m256i last = lanes_below(tail);
             const bool masked = tail < 8;
             const float* panel = b + j0;
             long ldp = g.ldb;
-            if (pack) {
+            if (g.prepacked) {
+                // Each panel K rows of 8 * vecs floats, one after the other (pack_b).
+                ldp = 8 * vecs;
+                panel = g.prepacked + offset + k0 * ldp;
+                offset += g.K * ldp;
+            } else if (pack) {
                 ldp = 8 * vecs;
                 pack_panel_avx2(kc, panel, g.ldb, nc, ldp, packed);
                 panel = packed;
@@ -359,7 +377,7 @@ void run(GemmIsa isa, const GemmArgs& g) {
             for (int m = 0; m < g.M; ++m) std::fill(g.c + m * g.ldc, g.c + m * g.ldc + g.N, 0.0f);
         return;
     }
-    if (g.N < kSkinny && g.M >= kSkinny && g.sam == 1) {
+    if (g.N < kSkinny && g.M >= kSkinny && g.sam == 1 && !g.prepacked) {
         // Few columns, A column-major (the input-weight gradient, N = I): the transposed product
         // C^T (N,M) = B^T A^T puts the vector lanes along M. A^T is row-major (leading dimension
         // sak); B^T has strides 1 and ldb.
@@ -420,6 +438,64 @@ void gemm_small(GemmIsa isa, int M, int N, int K, const float* a, long sam, long
         throw std::invalid_argument(std::string("gemm_small: this CPU cannot run ") +
                                     gemm_isa_name(isa));
     run(isa, GemmArgs{M, N, K, a, sam, sak, b, ldb, accumulate, c, ldc});
+}
+
+void pack_b(GemmIsa isa, int K, int N, const float* b, long ldb, PackedB& out) {
+    if (!gemm_isa_supported(isa))
+        throw std::invalid_argument(std::string("pack_b: this CPU cannot run ") +
+                                    gemm_isa_name(isa));
+    out.isa = isa;
+    out.K = K;
+    out.N = N;
+    switch (isa) {
+#if defined(EIRNN_GEMM_X86)
+        case GemmIsa::Avx512: {
+            const int panels = (N + kCols512 - 1) / kCols512;
+            out.data.resize(static_cast<std::size_t>(panels) * K * kCols512);
+            for (int p = 0; p < panels; ++p) {
+                const int j0 = p * kCols512, nc = std::min(kCols512, N - j0);
+                const int vecs = (nc + 15) / 16;
+                const auto last = static_cast<__mmask16>((1u << (nc - 16 * (vecs - 1))) - 1);
+                pack_panel_avx512(K, b + j0, ldb, vecs, last,
+                                  out.data.data() + static_cast<std::size_t>(p) * K * kCols512);
+            }
+            return;
+        }
+        case GemmIsa::Avx2: {
+            std::size_t size = 0;
+            for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
+                nc = avx2_panel_width(N - j0);
+                size += static_cast<std::size_t>(K) * 8 * ((nc + 7) / 8);
+            }
+            out.data.resize(size);
+            float* dst = out.data.data();
+            for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
+                nc = avx2_panel_width(N - j0);
+                const long ldp = 8 * ((nc + 7) / 8);
+                pack_panel_avx2(K, b + j0, ldb, nc, ldp, dst);
+                dst += K * ldp;
+            }
+            return;
+        }
+#endif
+        default:
+            out.data.resize(static_cast<std::size_t>(K) * N);
+            for (int k = 0; k < K; ++k)
+                std::copy(b + k * ldb, b + k * ldb + N,
+                          out.data.begin() + static_cast<long>(k) * N);
+            return;
+    }
+}
+
+void pack_b(int K, int N, const float* b, long ldb, PackedB& out) {
+    pack_b(gemm_small_isa(), K, N, b, ldb, out);
+}
+
+void gemm_small(int M, const float* a, long sam, long sak, const PackedB& b, bool accumulate,
+                float* c, long ldc) {
+    GemmArgs g{M, b.N, b.K, a, sam, sak, b.data.data(), b.N, accumulate, c, ldc};
+    if (b.isa != GemmIsa::Portable) g.prepacked = b.data.data();
+    run(b.isa, g);
 }
 
 }  // namespace eirnn::cpu

@@ -12,6 +12,38 @@
 
 namespace eirnn::cpu {
 
+namespace {
+
+/// The per-step product with the recurrent matrix, c (B,N) += a (B,N) m (N,N), m row-major. For
+/// float, m is packed once per sweep into the panels the kernels read (gemm_small.hpp); the
+/// storage is kept per thread, as the backend's threads train networks one after another.
+template <class Real>
+class StepProduct {
+public:
+    void set(int N, const Real* m) { m_ = m, n_ = N; }
+    void apply(int B, const Real* a, Real* c) const {
+        gemm_strided(B, n_, n_, a, n_, 1, m_, n_, true, c, n_);
+    }
+
+private:
+    const Real* m_ = nullptr;
+    int n_ = 0;
+};
+
+template <>
+class StepProduct<float> {
+public:
+    void set(int N, const float* m) { pack_b(N, N, m, N, packed_); }
+    void apply(int B, const float* a, float* c) const {
+        gemm_small(B, a, packed_.K, 1, packed_, true, c, packed_.N);
+    }
+
+private:
+    PackedB packed_;
+};
+
+}  // namespace
+
 template <class Real>
 void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
                  const Real* w_out, const Real* b_out, const Real* x, const Real* noise, Real alpha,
@@ -30,6 +62,8 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
     transpose(N, N, w_rec, N, w_rec_t.data(), N);
     transpose(N, I, w_in, I, w_in_t.data(), N);
     transpose(O, N, w_out, N, w_out_t.data(), O);
+    static thread_local StepProduct<Real> step;
+    step.set(N, w_rec_t.data());
     for (int t = 0; t < T; ++t) {
         Real* hn = h + (t + 1) * BN;
         Real* a = plain ? hn : th + t * BN;
@@ -46,7 +80,7 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
             }
         }
         const Real* hp = h + t * BN;
-        if (t > 0) gemm_strided(B, N, N, hp, N, 1, w_rec_t.data(), N, true, a, N);
+        if (t > 0) step.apply(B, hp, a);
         tanh_inplace(a, BN);
         if (!plain) {
             const Real* nt = noise ? noise + t * BN : nullptr;
@@ -84,6 +118,8 @@ void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const 
     const long BN = static_cast<long>(B) * N;
     const Real keep = Real(1) - alpha;
     std::fill(dh, dh + BN, Real(0));
+    static thread_local StepProduct<Real> step;
+    step.set(N, w_rec);
     for (int t = T - 1; t >= 0; --t) {
         Real* da = th + t * BN;
         const Real* tanh_a = tanh_in_h ? h + (t + 1) * BN : da;
@@ -109,7 +145,7 @@ void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const 
                 dhb[i] = keep * g;
             }
         }
-        if (t > 0) gemm_strided(B, N, N, da, N, 1, w_rec, N, true, dh, N);
+        if (t > 0) step.apply(B, da, dh);
     }
     const int TB = T * B;
     // h[0] = 0, so rows t = 0 of H[0..T-1] add nothing; the product is still over all T*B rows.
