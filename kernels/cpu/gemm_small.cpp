@@ -315,15 +315,41 @@ constexpr int avx2_panel_width(int rest) {
     return rest > kCols256 && rest <= kColsWide ? rest : std::min(kCols256, rest);
 }
 
+/// Copies A(m, k) for m < M, k < kc (A(m,k) = a[m*sam + k*sak]) to ap in panels of kRows256
+/// rows: panel p holds A(6p + r, k) at ap[(p*kc + k)*6 + r], zero past M.
+void pack_a_avx2(int M, int kc, const float* a, long sam, long sak, float* ap) {
+    for (int i0 = 0; i0 < M; i0 += kRows256, ap += static_cast<long>(kc) * kRows256) {
+        const int rows = std::min(kRows256, M - i0);
+        for (int k = 0; k < kc; ++k)
+            for (int r = 0; r < kRows256; ++r)
+                ap[k * kRows256 + r] = r < rows ? a[(i0 + r) * sam + k * sak] : 0.0f;
+    }
+}
+
 EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
     if (g.M <= 2 && !g.prepacked) return gemm_avx2_skinny(g);
     alignas(32) float packed[kBlockK * kColsWide];
     const bool pack = g.M > kPackRows;
+    // With many rows (the weight gradient) A is packed too, per K block: its rows are then read
+    // from one contiguous panel instead of kc lines N floats apart, which alias in L1 at N = 256.
+    const bool narrow = g.N <= 8;
+    const bool pack_rows = pack && !narrow;
+    static thread_local std::vector<float> packed_a;
+    if (pack_rows)
+        packed_a.resize(static_cast<std::size_t>((g.M + kRows256 - 1) / kRows256) * kRows256 *
+                        std::min(kBlockK, g.K));
     for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
         const int kc = std::min(kBlockK, g.K - k0);
         const bool accumulate = g.accumulate || k0 > 0;
         const float* a = g.a + k0 * g.sak;
         const float* b = g.b + k0 * g.ldb;
+        long sam = g.sam, sak = g.sak;
+        if (pack_rows) {
+            pack_a_avx2(g.M, kc, a, g.sam, g.sak, packed_a.data());
+            a = packed_a.data();
+            sam = 1;
+            sak = kRows256;
+        }
         long offset = 0;  // of the panel in g.prepacked
         for (int j0 = 0, nc = 0; j0 < g.N; j0 += nc) {
             nc = avx2_panel_width(g.N - j0);
@@ -343,15 +369,19 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
                 pack_panel_avx2(kc, panel, g.ldb, nc, ldp, packed);
                 panel = packed;
             }
-            const bool narrow = g.N <= 8;
             const int rows_per_tile = narrow ? kRowsNarrow : vecs == 3 ? kRowsWide : kRows256;
             for (int i0 = 0; i0 < g.M; i0 += rows_per_tile) {
                 const int rows = std::min(rows_per_tile, g.M - i0);
                 const Tile256* fns = narrow      ? kTiles256Narrow[rows - 1]
                                      : vecs == 3 ? kTiles256Wide[rows - 1]
                                                  : kTiles256[rows - 1][vecs - 1];
-                fns[masked](kc, a + i0 * g.sam, g.sam, g.sak, panel, ldp, accumulate,
-                            g.c + i0 * g.ldc + j0, g.ldc, last);
+                // Packed A: row i0 is in panel i0 / 6 at offset i0 % 6 (3 divides 6).
+                const float* ai =
+                    a == packed_a.data()
+                        ? a + (i0 / kRows256) * static_cast<long>(kc) * kRows256 + i0 % kRows256
+                        : a + i0 * sam;
+                fns[masked](kc, ai, sam, sak, panel, ldp, accumulate, g.c + i0 * g.ldc + j0, g.ldc,
+                            last);
             }
         }
     }
