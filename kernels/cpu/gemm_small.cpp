@@ -316,10 +316,22 @@ constexpr int avx2_panel_width(int rest) {
 }
 
 /// Copies A(m, k) for m < M, k < kc (A(m,k) = a[m*sam + k*sak]) to ap in panels of kRows256
-/// rows: panel p holds A(6p + r, k) at ap[(p*kc + k)*6 + r], zero past M.
-void pack_a_avx2(int M, int kc, const float* a, long sam, long sak, float* ap) {
+/// rows: panel p holds A(6p + r, k) at ap[(p*kc + k)*6 + r], zero past M. Writes up to 2 floats
+/// past the last panel (kPackASlack).
+constexpr int kPackASlack = 8 - kRows256;
+EIRNN_TARGET_AVX2 void pack_a_avx2(int M, int kc, const float* a, long sam, long sak, float* ap) {
     for (int i0 = 0; i0 < M; i0 += kRows256, ap += static_cast<long>(kc) * kRows256) {
         const int rows = std::min(kRows256, M - i0);
+        if (sam == 1) {
+            // A column-major (the weight gradient's): a panel row is `rows` adjacent floats. Each
+            // row is stored 8 wide (a masked store is slow on some CPUs): its last 2 floats land
+            // on the next row, which is written after it.
+            const __m256i in = lanes_below(rows);
+            const float* src = a + i0;
+            for (int k = 0; k < kc; ++k, src += sak)
+                _mm256_storeu_ps(ap + k * kRows256, _mm256_maskload_ps(src, in));
+            continue;
+        }
         for (int k = 0; k < kc; ++k)
             for (int r = 0; r < kRows256; ++r)
                 ap[k * kRows256 + r] = r < rows ? a[(i0 + r) * sam + k * sak] : 0.0f;
@@ -337,7 +349,8 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
     static thread_local std::vector<float> packed_a;
     if (pack_rows)
         packed_a.resize(static_cast<std::size_t>((g.M + kRows256 - 1) / kRows256) * kRows256 *
-                        std::min(kBlockK, g.K));
+                            std::min(kBlockK, g.K) +
+                        kPackASlack);
     for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
         const int kc = std::min(kBlockK, g.K - k0);
         const bool accumulate = g.accumulate || k0 > 0;

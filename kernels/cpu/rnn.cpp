@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/blas.hpp"
@@ -44,10 +45,21 @@ private:
 
 }  // namespace
 
+// The element-wise loops of the forward and backward (inputs, activation updates, the small
+// gradients) vectorise as wide as the CPU allows: their bodies are inlined into a copy built for
+// AVX2 (without FMA, so every element gets the same operations, rounded the same way, as in the
+// baseline build) and the float entry points pick it when gemm_small does.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define EIRNN_RNN_AVX2 1
+#define EIRNN_BODY inline __attribute__((always_inline))
+#else
+#define EIRNN_BODY inline
+#endif
+
 template <class Real>
-void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
-                 const Real* w_out, const Real* b_out, const Real* x, const Real* noise, Real alpha,
-                 Real* h, Real* th, Real* y) {
+EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
+                             const Real* w_out, const Real* b_out, const Real* x, const Real* noise,
+                             Real alpha, Real* h, Real* th, Real* y) {
     const int B = d.B, N = d.N, I = d.I, O = d.O, T = d.T;
     const long BN = static_cast<long>(B) * N;
     std::fill(h, h + BN, Real(0));
@@ -95,6 +107,29 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
     }
 }
 
+#if defined(EIRNN_RNN_AVX2)
+static __attribute__((target("avx2"))) void forward_avx2(const RnnDims& d, const float* w_rec,
+                                                         const float* w_in, const float* b,
+                                                         const float* w_out, const float* b_out,
+                                                         const float* x, const float* noise,
+                                                         float alpha, float* h, float* th,
+                                                         float* y) {
+    forward_body(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
+}
+#endif
+
+template <class Real>
+void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
+                 const Real* w_out, const Real* b_out, const Real* x, const Real* noise, Real alpha,
+                 Real* h, Real* th, Real* y) {
+#if defined(EIRNN_RNN_AVX2)
+    if constexpr (std::is_same_v<Real, float>)
+        if (gemm_small_isa() != GemmIsa::Portable)
+            return forward_avx2(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
+#endif
+    forward_body(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
+}
+
 template <class Real>
 Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask,
                 Real* grad_y) {
@@ -110,10 +145,10 @@ Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real*
 }
 
 template <class Real>
-void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const Real* x,
-                  const Real* h, Real* th, bool tanh_in_h, const Real* grad_y,
-                  const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec, Real* grad_w_in,
-                  Real* grad_b, Real* grad_w_out, Real* grad_b_out) {
+EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w_out, const Real* x,
+                              const Real* h, Real* th, bool tanh_in_h, const Real* grad_y,
+                              const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec,
+                              Real* grad_w_in, Real* grad_b, Real* grad_w_out, Real* grad_b_out) {
     const int B = d.B, N = d.N, I = d.I, O = d.O, T = d.T;
     const long BN = static_cast<long>(B) * N;
     const Real keep = Real(1) - alpha;
@@ -158,6 +193,32 @@ void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const 
     std::fill(grad_b_out, grad_b_out + O, Real(0));
     for (long r = 0; r < static_cast<long>(TB); ++r)
         for (int o = 0; o < O; ++o) grad_b_out[o] += grad_y[r * O + o];
+}
+
+#if defined(EIRNN_RNN_AVX2)
+static __attribute__((target("avx2"))) void backward_avx2(
+    const RnnDims& d, const float* w_rec, const float* w_out, const float* x, const float* h,
+    float* th, bool tanh_in_h, const float* grad_y, const float* grad_h_extra, float alpha,
+    float* dh, float* grad_w_rec, float* grad_w_in, float* grad_b, float* grad_w_out,
+    float* grad_b_out) {
+    backward_body(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha, dh, grad_w_rec,
+                  grad_w_in, grad_b, grad_w_out, grad_b_out);
+}
+#endif
+
+template <class Real>
+void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const Real* x,
+                  const Real* h, Real* th, bool tanh_in_h, const Real* grad_y,
+                  const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec, Real* grad_w_in,
+                  Real* grad_b, Real* grad_w_out, Real* grad_b_out) {
+#if defined(EIRNN_RNN_AVX2)
+    if constexpr (std::is_same_v<Real, float>)
+        if (gemm_small_isa() != GemmIsa::Portable)
+            return backward_avx2(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha,
+                                 dh, grad_w_rec, grad_w_in, grad_b, grad_w_out, grad_b_out);
+#endif
+    backward_body(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha, dh, grad_w_rec,
+                  grad_w_in, grad_b, grad_w_out, grad_b_out);
 }
 
 void tanh_inplace(double* v, long n) {
