@@ -28,26 +28,6 @@ private:
     int threads_;
 };
 
-/// The CPU's default: the CPU twin up to kCpuTwinMaxN, LAPACK above; name() is the method of the
-/// last call (what a results file records), "lapack" before any.
-class CpuAutoEigSolver final : public EigSolver {
-public:
-    explicit CpuAutoEigSolver(int threads)
-        : lapack_(make_lapack_eig_solver(threads)), twin_(make_twin_eig_solver(threads)) {}
-    std::string name() const override { return last_->name(); }
-    void eigenvalues(const double* w, int K, int N, cplx* out) override {
-        last_ = N <= kCpuTwinMaxN ? twin_.get() : lapack_.get();
-        const EigSolverStats before = last_->stats();
-        last_->eigenvalues(w, K, N, out);
-        stats_.matrices += last_->stats().matrices - before.matrices;
-        stats_.fallbacks += last_->stats().fallbacks - before.fallbacks;
-    }
-
-private:
-    std::unique_ptr<EigSolver> lapack_, twin_;
-    EigSolver* last_ = lapack_.get();
-};
-
 }  // namespace
 
 std::optional<EigMethod> parse_eig_method(std::string_view s) {
@@ -78,10 +58,6 @@ void recompute_flagged(EigSolver& fallback, const double* w, int N, const std::v
 
 std::unique_ptr<EigSolver> make_lapack_eig_solver(int threads) {
     return std::make_unique<LapackEigSolver>(threads);
-}
-
-std::unique_ptr<EigSolver> make_cpu_auto_eig_solver(int threads) {
-    return std::make_unique<CpuAutoEigSolver>(threads);
 }
 
 }  // namespace eirnn

@@ -1,5 +1,6 @@
 // The CPU twin of the batched GPU eigensolver (kernels/eig_hqr.hpp with a one-thread team),
-// threads over matrices; non-converged matrices are recomputed with LAPACK dgeev afterwards.
+// threads over matrices; non-converged matrices are recomputed with LAPACK dgeev afterwards. Also
+// the CPU's automatic choice between the twin and LAPACK.
 #include "host/eig_twin.hpp"
 
 #include <omp.h>
@@ -73,6 +74,26 @@ private:
     std::unique_ptr<EigSolver> fallback_;
 };
 
+/// The CPU's default: the CPU twin up to kCpuTwinMaxN, LAPACK above; name() is the method of the
+/// last call (what a results file records), "lapack" before any.
+class CpuAutoEigSolver final : public EigSolver {
+public:
+    explicit CpuAutoEigSolver(int threads)
+        : lapack_(make_lapack_eig_solver(threads)), twin_(make_twin_eig_solver(threads)) {}
+    std::string name() const override { return last_->name(); }
+    void eigenvalues(const double* w, int K, int N, cplx* out) override {
+        last_ = N <= kCpuTwinMaxN ? twin_.get() : lapack_.get();
+        const EigSolverStats before = last_->stats();
+        last_->eigenvalues(w, K, N, out);
+        stats_.matrices += last_->stats().matrices - before.matrices;
+        stats_.fallbacks += last_->stats().fallbacks - before.fallbacks;
+    }
+
+private:
+    std::unique_ptr<EigSolver> lapack_, twin_;
+    EigSolver* last_ = lapack_.get();
+};
+
 }  // namespace
 
 int eig_twin_raw(const double* w, int N, double* wr, double* wi, int itmax_factor) {
@@ -87,6 +108,10 @@ std::unique_ptr<EigSolver> make_twin_eig_solver(int threads, int itmax_factor) {
     if (threads < 0) throw InputError("--threads: must be >= 0 (0 = all cores)");
     if (itmax_factor < 0) throw Error("make_twin_eig_solver: itmax_factor must be >= 0");
     return std::make_unique<TwinSolver>(threads, itmax_factor);
+}
+
+std::unique_ptr<EigSolver> make_cpu_auto_eig_solver(int threads) {
+    return std::make_unique<CpuAutoEigSolver>(threads);
 }
 
 }  // namespace eirnn
