@@ -2,11 +2,12 @@
 // C is cut into tiles of R rows x V vectors (AVX-512: 8 x 2x16 = 16 zmm accumulators; AVX2: 6 x 2x8
 // = 12 ymm, 3 x 3x8 for a last panel of 17..24 columns, up to 8 vectors for one or two rows) that
 // stay in registers for the whole K loop. Per k a tile loads V vectors of row k of
-// B, broadcasts R scalars A(m,k) (A is never packed, so any strides work) and does R x V FMAs.
+// B, broadcasts R scalars A(m,k) (any strides) and does R x V FMAs.
 // Loops: K in blocks of kBlockK, then column panels (32 or 16 columns), then row tiles, so that one
-// panel of B stays in L1 while every row tile reuses it. Tails: the last vector is masked (AVX-512
-// k-masks, AVX2 vmaskmov); fewer rows use a smaller instantiation. Each element of C sums its k in
-// order in one fp32 accumulator.
+// panel of B stays in L1 while every row tile reuses it. B comes packed (pack_b, once for many
+// calls), is packed per panel when many rows reuse it, or is read in place; with AVX2 A is packed
+// too in that case. Tails: the last vector is masked (AVX-512 k-masks, AVX2 vmaskmov); fewer rows
+// use a smaller instantiation. Each element of C sums its k in order in one fp32 accumulator.
 #include "kernels/cpu/gemm_small.hpp"
 
 #include <algorithm>
@@ -41,9 +42,9 @@ struct GemmArgs {
 
 /// K block: a 32-column panel of B over kBlockK rows is 32 KiB, which fits L1 beside A's rows.
 constexpr int kBlockK = 256;
-/// Copy a panel of B to a contiguous buffer only when more rows than this reuse it. Measured on
-/// Sapphire Rapids: the per-step products (M = 64) are as fast reading B in place; the weight
-/// gradient at N = 256 gains about 15%, as with ldb = 1 KiB the panel's rows alias in L1.
+/// Copy a panel of B to a contiguous buffer only when more rows than this reuse it (the weight
+/// gradient: at N = 256 about 15% faster on Sapphire Rapids, as with ldb = 1 KiB the panel's rows
+/// alias in L1). The per-step products (M = 64) get B packed once per sweep instead (pack_b).
 constexpr int kPackRows = 64;
 /// Below this many columns (one AVX-512 vector) the transposed product is used where it can be.
 constexpr int kSkinny = 16;
