@@ -1,10 +1,10 @@
 // Benchmark of the hand-written SGEMMs (kernels/cpu/gemm_small.*) against cblas_sgemm (OpenBLAS) on
 // the three products of the recurrent loop, B = 64, T = 290: the forward a_t += h_t W^T and the
-// delta dh += da_t W over a T-step sweep (one product per step; the kernels pack W^T once per
-// sweep), and the weight gradient DA^T H over T*B rows; then a large square SGEMM. "1 thr": one
-// thread; "Px1": P threads each running its own network's products with one BLAS thread (what the
-// CPU backend does); "1xP": one stream with P OpenBLAS threads. Best of several timed runs.
-// Usage: gemm_small [--seconds S] [--threads P] [--isa portable|avx2|avx512]
+// delta dh += da_t W over a T-step sweep (one product per step; the kernels get W^T or W packed
+// once per sweep, pack_b, as the engine does), and the weight gradient DA^T H over T*B rows; then a
+// large square SGEMM. "1 thr": one thread; "Px1": P threads each running its own network's products
+// with one BLAS thread (what the CPU backend does); "1xP": one stream with P OpenBLAS threads. Best
+// of several timed runs. Usage: gemm_small [--seconds S] [--threads P] [--isa portable|avx2|avx512]
 #include <cblas.h>
 #include <omp.h>
 
@@ -33,6 +33,7 @@ enum class Impl { Kernels, Cblas };
 struct Buffers {
     int N;
     std::vector<float> h, a, w, wt, dh, g;  // h (T+1,B,N), a (T,B,N), w and wt (N,N), dh (B,N), g
+    eirnn::cpu::PackedB packed;             // wt (forward) or w (delta), packed once per sweep
 
     Buffers(Op op, int n) : N(n) {
         std::mt19937 gen(1);
@@ -64,24 +65,26 @@ double run_once(Op op, Impl impl, GemmIsa isa, Buffers& buf) {
     const long BN = static_cast<long>(kB) * N;
     switch (op) {
         case Op::Forward:
-            if (impl == Impl::Kernels)
+            if (impl == Impl::Kernels) {
                 eirnn::cpu::transpose(N, N, buf.w.data(), N, buf.wt.data(), N);
+                eirnn::cpu::pack_b(isa, N, N, buf.wt.data(), N, buf.packed);
+            }
             for (int t = 0; t < kT; ++t) {
                 const float* ht = buf.h.data() + t * BN;
                 float* at = buf.a.data() + t * BN;
                 if (impl == Impl::Kernels)
-                    eirnn::cpu::gemm_small(isa, kB, N, N, ht, N, 1, buf.wt.data(), N, true, at, N);
+                    eirnn::cpu::gemm_small(kB, ht, N, 1, buf.packed, true, at, N);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, kB, N, N, 1.0f, ht, N,
                                 buf.w.data(), N, 1.0f, at, N);
             }
             return 2.0 * kT * kB * N * double(N);
         case Op::Delta:
+            if (impl == Impl::Kernels) eirnn::cpu::pack_b(isa, N, N, buf.w.data(), N, buf.packed);
             for (int t = kT - 1; t >= 0; --t) {
                 const float* dat = buf.a.data() + t * BN;
                 if (impl == Impl::Kernels)
-                    eirnn::cpu::gemm_small(isa, kB, N, N, dat, N, 1, buf.w.data(), N, true,
-                                           buf.dh.data(), N);
+                    eirnn::cpu::gemm_small(kB, dat, N, 1, buf.packed, true, buf.dh.data(), N);
                 else
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kB, N, N, 1.0f, dat, N,
                                 buf.w.data(), N, 1.0f, buf.dh.data(), N);
