@@ -316,26 +316,17 @@ constexpr int avx2_panel_width(int rest) {
     return rest > kCols256 && rest <= kColsWide ? rest : std::min(kCols256, rest);
 }
 
-/// Copies A(m, k) for m < M, k < kc (A(m,k) = a[m*sam + k*sak]) to ap in panels of kRows256
-/// rows: panel p holds A(6p + r, k) at ap[(p*kc + k)*6 + r], zero past M. Writes up to 2 floats
-/// past the last panel (kPackASlack).
+/// Copies a column-major A (A(m,k) = a[m + k*sak]: the weight gradient's) for m < M, k < kc to ap
+/// in panels of kRows256 rows: panel p holds A(6p + r, k) at ap[(p*kc + k)*6 + r], zero past M.
+/// Each panel row is stored 8 wide (a masked store is slow on some CPUs): its last 2 floats land
+/// on the next row, which is written after it, and up to kPackASlack floats past the last panel.
 constexpr int kPackASlack = 8 - kRows256;
-EIRNN_TARGET_AVX2 void pack_a_avx2(int M, int kc, const float* a, long sam, long sak, float* ap) {
+EIRNN_TARGET_AVX2 void pack_a_avx2(int M, int kc, const float* a, long sak, float* ap) {
     for (int i0 = 0; i0 < M; i0 += kRows256, ap += static_cast<long>(kc) * kRows256) {
-        const int rows = std::min(kRows256, M - i0);
-        if (sam == 1) {
-            // A column-major (the weight gradient's): a panel row is `rows` adjacent floats. Each
-            // row is stored 8 wide (a masked store is slow on some CPUs): its last 2 floats land
-            // on the next row, which is written after it.
-            const __m256i in = lanes_below(rows);
-            const float* src = a + i0;
-            for (int k = 0; k < kc; ++k, src += sak)
-                _mm256_storeu_ps(ap + k * kRows256, _mm256_maskload_ps(src, in));
-            continue;
-        }
-        for (int k = 0; k < kc; ++k)
-            for (int r = 0; r < kRows256; ++r)
-                ap[k * kRows256 + r] = r < rows ? a[(i0 + r) * sam + k * sak] : 0.0f;
+        const __m256i in = lanes_below(std::min(kRows256, M - i0));
+        const float* src = a + i0;
+        for (int k = 0; k < kc; ++k, src += sak)
+            _mm256_storeu_ps(ap + k * kRows256, _mm256_maskload_ps(src, in));
     }
 }
 
@@ -343,10 +334,11 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
     if (g.M <= 2 && !g.prepacked) return gemm_avx2_skinny(g);
     alignas(32) float packed[kBlockK * kColsWide];
     const bool pack = g.M > kPackRows;
-    // With many rows (the weight gradient) A is packed too, per K block: its rows are then read
-    // from one contiguous panel instead of kc lines N floats apart, which alias in L1 at N = 256.
+    // A column-major with many rows (the weight gradient) is packed too, per K block: its rows are
+    // then read from one contiguous panel instead of kc lines N floats apart, which alias in L1 at
+    // N = 256. A row-major A is read along its rows already.
     const bool narrow = g.N <= 8;
-    const bool pack_rows = pack && !narrow;
+    const bool pack_rows = pack && !narrow && g.sam == 1;
     static thread_local std::vector<float> packed_a;
     if (pack_rows)
         packed_a.resize(static_cast<std::size_t>((g.M + kRows256 - 1) / kRows256) * kRows256 *
@@ -359,7 +351,7 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
         const float* b = g.b + k0 * g.ldb;
         long sam = g.sam, sak = g.sak;
         if (pack_rows) {
-            pack_a_avx2(g.M, kc, a, g.sam, g.sak, packed_a.data());
+            pack_a_avx2(g.M, kc, a, g.sak, packed_a.data());
             a = packed_a.data();
             sam = 1;
             sak = kRows256;
@@ -391,7 +383,7 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
                                                  : kTiles256[rows - 1][vecs - 1];
                 // Packed A: row i0 is in panel i0 / 6 at offset i0 % 6 (3 divides 6).
                 const float* ai =
-                    a == packed_a.data()
+                    pack_rows
                         ? a + (i0 / kRows256) * static_cast<long>(kc) * kRows256 + i0 % kRows256
                         : a + i0 * sam;
                 fns[masked](kc, ai, sam, sak, panel, ldp, accumulate, g.c + i0 * g.ldc + j0, g.ldc,
