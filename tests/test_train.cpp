@@ -160,17 +160,25 @@ TEST(TrainDivergence, OneDivergingNetworkLeavesOthersIdentical) {
 }
 
 TEST(TrainLearning, AndUnconstrainedN50Learns) {
-    // AND with the study's timing (T = 290), 2,000 trials, 10 epochs, 4 unconstrained orthogonal
-    // networks with gain 1.3, batch 8 and lr 5e-4: every network must reach >= 0.9 held-out
-    // accuracy. Measured: 8 of 8 seeds learned (100% accuracy) by their 3rd-4th epoch with these
-    // settings, whereas lr >= 2e-3, or gain 1 with batch 64, left most networks on the "always 0"
-    // plateau.
-    GroupConfig c = testutil::and_learning_config(4);
+    // AND with the study's timing (T = 290), 2,000 trials, 10 epochs, 16 unconstrained orthogonal
+    // networks with gain 1.3, batch 8 and lr 5e-4: at least 11 of 16 must reach >= 0.9 held-out
+    // accuracy, none may diverge. Which networks learn depends on the last bit of every sum (a
+    // network either leaves the "always 0" plateau, accuracy 0.81, early or stays on it for all
+    // 10 epochs), so the test asks for the rate, not for given seeds. Measured over seeds 1-64 with
+    // `eirnn train --units 50 --dale none --init orthogonal --gain 1.3 --trials 2000
+    // --test-trials 100 --epochs 10 --batch 8 --lr 5e-4`: 54 to 57 of 64 learned with the CPU
+    // kernels' different summation orders (p ~ 0.86, so 11 of 16 fails with probability ~3%);
+    // lr >= 2e-3, or gain 1 with batch 64, left most networks on the plateau, and a wrong gradient
+    // leaves all of them there.
+    GroupConfig c = testutil::and_learning_config(16);
     GroupResult r = train(c);
+    int learned = 0;
     for (int k = 0; k < c.networks; ++k) {
-        EXPECT_GE(r.accuracy[k], 0.9f) << "network " << k << " test loss " << r.test_loss[k];
-        EXPECT_FALSE(r.st.diverged[k]);
+        learned += r.accuracy[k] >= 0.9f;
+        EXPECT_FALSE(r.st.diverged[k]) << "network " << k;
+        EXPECT_TRUE(std::isfinite(r.test_loss[k])) << "network " << k;
     }
+    EXPECT_GE(learned, 11) << "of " << c.networks << " networks reached 0.9 accuracy";
 }
 
 }  // namespace

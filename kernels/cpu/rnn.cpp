@@ -1,7 +1,8 @@
 // CPU forward / loss / BPTT backward of one network on one batch (see rnn.hpp). FLOPs per
 // trial-step: 2N^2 forward (one GEMM per step), 2N^2 for the delta recurrence (one GEMM per step)
-// and 2N^2 for the weight gradient (one GEMM over all T*B rows after the sweep). The products go
-// through gemm_strided (blas.hpp): hand-written kernels for float, cblas_dgemm for double.
+// and 2N^2 for the weight gradient (one product of depth B per step, summed while delta_t is in
+// cache). The products go through gemm_strided (blas.hpp): hand-written kernels for float,
+// cblas_dgemm for double.
 #include "kernels/cpu/rnn.hpp"
 
 #include <algorithm>
@@ -153,18 +154,27 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
     const long BN = static_cast<long>(B) * N;
     const Real keep = Real(1) - alpha;
     std::fill(dh, dh + BN, Real(0));
+    // The gradients of W_rec, W_in and b are summed step by step while delta_t is in cache, over
+    // t = T-1..0 and, within a step, b = 0..B-1: grad_w_rec += delta_t^T h_t (a product of depth
+    // B; h_0 = 0 adds nothing), grad_w_in^T (I,N) and grad_b in the element-wise loop.
+    std::fill(grad_w_rec, grad_w_rec + static_cast<long>(N) * N, Real(0));
+    std::fill(grad_b, grad_b + N, Real(0));
+    static thread_local std::vector<Real> grad_w_in_t;
+    grad_w_in_t.assign(static_cast<std::size_t>(I) * N, Real(0));
     static thread_local StepProduct<Real> step;
     step.set(N, w_rec);
     for (int t = T - 1; t >= 0; --t) {
         Real* da = th + t * BN;
         const Real* tanh_a = tanh_in_h ? h + (t + 1) * BN : da;
         const Real* gy = grad_y + static_cast<long>(t) * B * O;
+        const Real* xt = x + static_cast<long>(t) * B * I;
         const Real* ex = grad_h_extra ? grad_h_extra + t * BN : nullptr;
         for (int bb = 0; bb < B; ++bb) {
             Real* dab = da + static_cast<long>(bb) * N;
             Real* dhb = dh + static_cast<long>(bb) * N;
             const Real* tb = tanh_a + static_cast<long>(bb) * N;
             const Real* gyb = gy + static_cast<long>(bb) * O;
+            const Real* xb = xt + static_cast<long>(bb) * I;
             // g = dh + W_out^T gy (+ extra), summed in dh in the order o = 0..O-1, then extra.
             for (int o = 0; o < O; ++o) {
                 const Real go = gyb[o];
@@ -176,19 +186,24 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
             for (int i = 0; i < N; ++i) {
                 const Real g = dhb[i];
                 const Real tv = tb[i];
-                dab[i] = g * alpha * (Real(1) - tv * tv);
+                const Real delta = g * alpha * (Real(1) - tv * tv);
+                dab[i] = delta;
+                grad_b[i] += delta;
                 dhb[i] = keep * g;
             }
+            for (int m = 0; m < I; ++m) {
+                const Real xm = xb[m];
+                Real* gm = grad_w_in_t.data() + static_cast<long>(m) * N;
+                for (int i = 0; i < N; ++i) gm[i] += dab[i] * xm;
+            }
         }
-        if (t > 0) step.apply(B, da, dh);
+        if (t > 0) {
+            step.apply(B, da, dh);
+            gemm_strided(N, N, B, da, 1, N, h + t * BN, N, true, grad_w_rec, N);
+        }
     }
+    transpose(I, N, grad_w_in_t.data(), N, grad_w_in, I);
     const int TB = T * B;
-    // h[0] = 0, so rows t = 0 of H[0..T-1] add nothing; the product is still over all T*B rows.
-    gemm_strided(N, N, TB, th, 1, N, h, N, false, grad_w_rec, N);
-    gemm_strided(N, I, TB, th, 1, N, x, I, false, grad_w_in, I);
-    std::fill(grad_b, grad_b + N, Real(0));
-    for (long r = 0; r < static_cast<long>(TB); ++r)
-        for (int i = 0; i < N; ++i) grad_b[i] += th[r * N + i];
     gemm_strided(O, N, TB, grad_y, 1, O, h + BN, N, false, grad_w_out, N);
     std::fill(grad_b_out, grad_b_out + O, Real(0));
     for (long r = 0; r < static_cast<long>(TB); ++r)
