@@ -241,8 +241,8 @@ TEST_P(CudaKernels, MatchCpu) {
         for (int k = 0; k < K; ++k) {
             SCOPED_TRACE("network " + std::to_string(k));
             const float* h = hs.data() + k * SF + oh;
-            // The CPU kernels' vectorised tanhf and the device's differ by a few ulp, which ten
-            // steps of a small network can amplify: 2.9e-5 measured at N = 2 (network 6).
+            // The CPU kernels' vectorised tanh and the device's tanhf differ by a few ulp, which
+            // ten steps of a small network can amplify: 2.9e-5 measured at N = 2 (network 6).
             EXPECT_LE(rel_err(h, ref_h.data() + k * (T + 1) * BN, (T + 1) * BN), 1e-4);
             EXPECT_LE(rel_err(hs.data() + k * SF + oout, ref_y.data() + k * TB * O, TB * O), 1e-4);
             EXPECT_NEAR(ls[k], ref_loss[k], 1e-5 * ref_loss[k]);

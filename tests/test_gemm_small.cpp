@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <iterator>
 #include <limits>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/rnn.hpp"
 
 namespace eirnn::cpu {
@@ -388,6 +390,49 @@ TEST(Activation, TanhWithinFourUlpOfDoubleTanh) {
         }
     }
 }
+
+#if defined(EIRNN_TANH_AVX2_BUILT)
+// The AVX2 tanh (kernels/cpu/tanh_avx2.cpp) on every 16th float of [0, 11] (tanh rounds to 1 from
+// 9.01; above 10 the input is clamped), with the odd symmetry and the special values: within 2 ulp
+// of tanh in double, NaN passed through, tanh(+-inf) = +-1, the sign of zero kept.
+TEST(Activation, TanhAvx2WithinTwoUlpOnEvery16thFloat) {
+    if (!gemm_isa_supported(GemmIsa::Avx2)) GTEST_SKIP() << "this CPU has no AVX2 + FMA";
+    const std::uint32_t end = 0x41300000;  // 11.0f
+    constexpr long kChunk = 1 << 16;
+    std::vector<float> x(kChunk), y(kChunk);
+    double worst = 0;
+    float worst_x = 0;
+    for (std::uint64_t b0 = 0; b0 < end; b0 += 16 * kChunk) {
+        long n = 0;
+        for (std::uint64_t b = b0; b < end && n < kChunk; b += 16) {
+            const auto bits = static_cast<std::uint32_t>(b);
+            std::memcpy(&x[n], &bits, sizeof bits);
+            x[n] = (n % 2) ? -x[n] : x[n];
+            ++n;
+        }
+        std::copy(x.begin(), x.begin() + n, y.begin());
+        tanh_avx2(y.data(), n);
+        for (long i = 0; i < n; ++i) {
+            const double want = std::tanh(static_cast<double>(x[i]));
+            const double ulp = std::ldexp(1.0, std::ilogb(std::max(std::abs(want), 1.2e-38)) - 23);
+            const double err = std::abs(y[i] - want) / ulp;
+            if (err > worst) worst = err, worst_x = x[i];
+        }
+    }
+    EXPECT_LE(worst, 2.0) << "worst at x = " << worst_x;
+    const float inf = std::numeric_limits<float>::infinity();
+    float special[] = {
+        std::numeric_limits<float>::quiet_NaN(), inf, -inf, 0.0f, -0.0f, 1e-45f, -30.0f};
+    tanh_avx2(special, 7);
+    EXPECT_TRUE(std::isnan(special[0]));
+    EXPECT_EQ(special[1], 1.0f);
+    EXPECT_EQ(special[2], -1.0f);
+    EXPECT_TRUE(special[3] == 0.0f && !std::signbit(special[3]));
+    EXPECT_TRUE(special[4] == 0.0f && std::signbit(special[4]));
+    EXPECT_EQ(special[5], 1e-45f);
+    EXPECT_EQ(special[6], -1.0f);
+}
+#endif
 
 }  // namespace
 }  // namespace eirnn::cpu

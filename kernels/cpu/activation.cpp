@@ -1,10 +1,10 @@
-// tanh over an array of floats. Built with -ffast-math (CMakeLists.txt) so that GCC vectorises the
-// loop through glibc's libmvec SIMD tanhf (max error a few ulp); nothing else lives in this file.
-// The loop is compiled once per instruction set that gemm_small dispatches to, so that the
-// vectoriser calls libmvec's variant of that width (8 floats with AVX2, 16 with AVX-512; the
-// baseline x86-64 build calls the 4-wide SSE4 one), and the same set is chosen as gemm_small's.
+// tanh over an array of floats, dispatched with gemm_small's instruction set. With AVX2 + FMA the
+// own vector tanh of tanh_avx2.cpp; otherwise the loop here, built with -ffast-math
+// (CMakeLists.txt) so that GCC vectorises it through glibc's libmvec SIMD tanhf (max error a few
+// ulp): 16 floats with AVX-512, 4 with the baseline x86-64 build's SSE.
 #include <cmath>
 
+#include "kernels/cpu/activation.hpp"
 #include "kernels/cpu/gemm_small.hpp"
 #include "kernels/cpu/rnn.hpp"
 
@@ -17,11 +17,6 @@ void tanh_baseline(float* v, long n) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target("avx2,fma"))) void tanh_avx2(float* v, long n) {
-#pragma omp simd
-    for (long i = 0; i < n; ++i) v[i] = tanhf(v[i]);
-}
-
 __attribute__((target("avx512f,avx512vl,fma"))) void tanh_avx512(float* v, long n) {
 #pragma omp simd
     for (long i = 0; i < n; ++i) v[i] = tanhf(v[i]);
