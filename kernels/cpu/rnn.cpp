@@ -57,6 +57,19 @@ private:
 #define EIRNN_BODY inline
 #endif
 
+/// Asks for the cache lines of n values from p on (for writing: their lines come exclusive).
+template <class Real>
+EIRNN_BODY void prefetch_row(const Real* p, int n, bool write) {
+    const char* c = reinterpret_cast<const char*>(p);
+    const long bytes = static_cast<long>(n) * static_cast<long>(sizeof(Real));
+    for (long off = 0; off < bytes; off += 64) {
+        if (write)
+            __builtin_prefetch(c + off, 1, 3);
+        else
+            __builtin_prefetch(c + off, 0, 3);
+    }
+}
+
 template <class Real>
 EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
                              const Real* w_out, const Real* b_out, const Real* x, const Real* noise,
@@ -81,9 +94,15 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
         Real* hn = h + (t + 1) * BN;
         Real* a = plain ? hn : th + t * BN;
         const Real* xt = x + static_cast<long>(t) * B * I;
+        // The blocks the next step writes (h_{t+2}, and th_{t+1} unless plain) are requested for
+        // writing a row per row of this step, as the states never were in cache.
+        Real* h_next = t + 2 <= T ? h + (t + 2) * BN : nullptr;
+        Real* th_next = !plain && t + 1 < T ? th + (t + 1) * BN : nullptr;
         for (int bb = 0; bb < B; ++bb) {
             Real* ab = a + static_cast<long>(bb) * N;
             const Real* xb = xt + static_cast<long>(bb) * I;
+            if (h_next) prefetch_row(h_next + static_cast<long>(bb) * N, N, true);
+            if (th_next) prefetch_row(th_next + static_cast<long>(bb) * N, N, true);
             // a = b + W_in x, each unit's terms added in the order m = 0..I-1.
             std::copy(b, b + N, ab);
             for (int m = 0; m < I; ++m) {
@@ -169,7 +188,16 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
         const Real* gy = grad_y + static_cast<long>(t) * B * O;
         const Real* xt = x + static_cast<long>(t) * B * I;
         const Real* ex = grad_h_extra ? grad_h_extra + t * BN : nullptr;
+        // The sweep walks h and th backwards, a (B,N) block per step, which the hardware
+        // prefetchers do not follow: the blocks of step t-1 (h_{t-1} for its weight gradient,
+        // th_{t-1}, written there) are requested a row per row of this step.
+        const Real* h_next = t > 0 ? h + (t - 1) * BN : nullptr;
+        const Real* th_next = t > 0 ? th + (t - 1) * BN : nullptr;
         for (int bb = 0; bb < B; ++bb) {
+            if (h_next) {
+                prefetch_row(h_next + static_cast<long>(bb) * N, N, false);
+                prefetch_row(th_next + static_cast<long>(bb) * N, N, true);
+            }
             Real* dab = da + static_cast<long>(bb) * N;
             Real* dhb = dh + static_cast<long>(bb) * N;
             const Real* tb = tanh_a + static_cast<long>(bb) * N;
