@@ -189,8 +189,9 @@ EIRNN_TARGET_AVX512 void gemm_avx512(const GemmArgs& g) {
 
 constexpr int kRows256 = 6, kCols256 = 16;
 
-/// C tile of R rows x V 8-float vectors; with Masked the last vector only touches lanes in `last`.
-template <int R, int V, bool Masked>
+/// C tile of R rows x V 8-float vectors; with Masked the last vector only touches lanes in `last`
+/// of C, and of B too unless PaddedB (a packed B is zero past its columns, so it is read whole).
+template <int R, int V, bool Masked, bool PaddedB = false>
 EIRNN_TARGET_AVX2 void tile_avx2(int kc, const float* a, long sam, long sak, const float* b,
                                  long ldb, bool accumulate, float* c, long ldc, __m256i last) {
     __m256 acc[R][V];
@@ -211,8 +212,8 @@ EIRNN_TARGET_AVX2 void tile_avx2(int kc, const float* a, long sam, long sak, con
         __m256 bv[V];
 #pragma GCC unroll 8
         for (int v = 0; v < V; ++v)
-            bv[v] = (Masked && v == V - 1) ? _mm256_maskload_ps(b + 8 * v, last)
-                                           : _mm256_loadu_ps(b + 8 * v);
+            bv[v] = (Masked && !PaddedB && v == V - 1) ? _mm256_maskload_ps(b + 8 * v, last)
+                                                       : _mm256_loadu_ps(b + 8 * v);
 #pragma GCC unroll 12
         for (int r = 0; r < R; ++r) {
             const __m256 x = _mm256_broadcast_ss(ar[r] + ak);
@@ -237,8 +238,9 @@ using Tile256 = void (*)(int, const float*, long, long, const float*, long, bool
 
 template <int R, int V>
 struct Tiles256 {
-    /// [Masked]
-    static constexpr Tile256 kFns[2] = {tile_avx2<R, V, false>, tile_avx2<R, V, true>};
+    /// [0: unmasked, 1: masked, 2: masked C, B zero-padded]
+    static constexpr Tile256 kFns[3] = {tile_avx2<R, V, false>, tile_avx2<R, V, true>,
+                                        tile_avx2<R, V, true, true>};
 };
 
 /// Tiles of 16-column panels: kTiles256[R-1][V-1][Masked], R = 1..6, V = 1..2.
@@ -249,10 +251,11 @@ constexpr const Tile256* kTiles256[kRows256][2] = {
 };
 
 /// The last panel when 1..8 columns would be left after it: 17..24 columns, three vectors, tiles
-/// of 3 rows (9 accumulators, enough to cover the FMA latency). kTiles256Wide[R-1][Masked].
-constexpr int kRowsWide = 3, kColsWide = 24;
+/// of 4 rows (12 accumulators; M = 64 has no row tail), or 3 when A is packed in panels of 6 rows.
+/// kTiles256Wide[R-1][mask].
+constexpr int kRowsWide = 4, kRowsWidePackedA = 3, kColsWide = 24;
 constexpr const Tile256* kTiles256Wide[kRowsWide] = {Tiles256<1, 3>::kFns, Tiles256<2, 3>::kFns,
-                                                     Tiles256<3, 3>::kFns};
+                                                     Tiles256<3, 3>::kFns, Tiles256<4, 3>::kFns};
 
 /// C of at most 8 columns (the output layer's product y = h W_out^T per step): one vector per row,
 /// so tiles of up to 12 rows (12 accumulators). kTiles256Narrow[R-1][Masked].
@@ -375,19 +378,23 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
                 pack_panel_avx2(kc, panel, g.ldb, nc, ldp, packed);
                 panel = packed;
             }
-            const int rows_per_tile = narrow ? kRowsNarrow : vecs == 3 ? kRowsWide : kRows256;
+            const int rows_per_tile = narrow      ? kRowsNarrow
+                                      : vecs == 3 ? (pack_rows ? kRowsWidePackedA : kRowsWide)
+                                                  : kRows256;
+            // A packed panel of B is zero past nc: only C's last vector needs the mask.
+            const int mask = !masked ? 0 : (g.prepacked || pack) ? 2 : 1;
             for (int i0 = 0; i0 < g.M; i0 += rows_per_tile) {
                 const int rows = std::min(rows_per_tile, g.M - i0);
                 const Tile256* fns = narrow      ? kTiles256Narrow[rows - 1]
                                      : vecs == 3 ? kTiles256Wide[rows - 1]
                                                  : kTiles256[rows - 1][vecs - 1];
-                // Packed A: row i0 is in panel i0 / 6 at offset i0 % 6 (3 divides 6).
+                // Packed A: row i0 is in panel i0 / 6 at offset i0 % 6 (3 rows per tile then).
                 const float* ai =
                     pack_rows
                         ? a + (i0 / kRows256) * static_cast<long>(kc) * kRows256 + i0 % kRows256
                         : a + i0 * sam;
-                fns[masked](kc, ai, sam, sak, panel, ldp, accumulate, g.c + i0 * g.ldc + j0, g.ldc,
-                            last);
+                fns[mask](kc, ai, sam, sak, panel, ldp, accumulate, g.c + i0 * g.ldc + j0, g.ldc,
+                          last);
             }
         }
     }
