@@ -1,5 +1,5 @@
-// Fixed-point search throughput on the CPU (host/dynamics.hpp): K random networks of N units
-// (W ~ N(0, g^2/N), c ~ N(0, 0.1^2)), M initial states each sampled from the networks' own
+// Fixed-point search throughput on the CPU (host/analysis/dynamics.hpp): K random networks of N
+// units (W ~ N(0, g^2/N), c ~ N(0, 0.1^2)), M initial states each sampled from the networks' own
 // trajectories plus noise; prints networks/s and what was found. --dump FILE writes the problems
 // and the per-network counts for bench/dynamics_compare.py, which times a SciPy reference on the
 // same problems in the same run.
@@ -22,12 +22,12 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/config.hpp"
-#include "host/dynamics.hpp"
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
+#include "host/analysis/dynamics.hpp"
+#include "host/analysis/eig_solver.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/config.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
 
 namespace {
 

@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/spectra.hpp"
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/spectra.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
 
 namespace {
 

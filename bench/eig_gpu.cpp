@@ -26,14 +26,14 @@
 #include <string>
 #include <vector>
 
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/spectra.hpp"
+#include "host/core/error.hpp"
 #include "host/cuda/cuda_backend.hpp"
 #include "host/cuda/eig.hpp"
 #include "host/cuda/error.hpp"
 #include "host/cuda/handles.hpp"
 #include "host/cuda/memory.hpp"
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/spectra.hpp"
 #include "kernels/cuda/eig.cuh"
 
 namespace {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/trainer.hpp"
+#include "host/core/backend.hpp"
+#include "host/train/trainer.hpp"
 #include "kernels/cpu/blas.hpp"
 
 namespace {

@@ -21,14 +21,14 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/batching.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/model.hpp"
 #include "host/cuda/cuda_backend.hpp"
 #include "host/cuda/error.hpp"
 #include "host/cuda/handles.hpp"
 #include "host/cuda/memory.hpp"
 #include "host/cuda/plan.hpp"
-#include "host/model.hpp"
+#include "host/train/batching.hpp"
 #include "kernels/cuda/rnn.cuh"
 
 namespace {

@@ -1,6 +1,6 @@
-// The constants of the fixed-point search's L-BFGS (host/dynamics.hpp), shared by the CPU's batched
-// version (host/dynamics.cpp) and the GPU's (kernels/cuda/dynamics.cu) so that both run one
-// iteration per initial state:
+// The constants of the fixed-point search's L-BFGS (host/analysis/dynamics.hpp), shared by the
+// CPU's batched version (host/analysis/dynamics.cpp) and the GPU's (kernels/cuda/dynamics.cu) so
+// that both run one iteration per initial state:
 //   direction d by the two-loop recursion over the last `history` pairs (s, y), scaled by
 //   s.y / y.y of the newest; steepest descent (and the pairs forgotten) when g.d >= 0; d scaled to
 //   a max-norm of at most kMaxStep; backtracking from t = 1, halving, at most kLineSearchTries

@@ -5,11 +5,11 @@
 // only, with its Ahues-Kressner deflation test, exceptional shifts and dlanv2 for 2 x 2 blocks).
 //
 // The team is one CUDA thread block (kernels/cuda/eig.cu: BlockTeam, the matrix in shared or global
-// memory) or one CPU thread (SerialTeam: the CPU twin, host/eig_twin.cpp), so the CPU tests run
-// this very code. A team exposes rank(), size(), sync(), sync_warp0() (a sync of ranks 0..31 only,
-// called by every thread), leader() and all_reduce(Red4&). Every thread runs all scalar code
-// redundantly on values read after a sync, so all threads take the same branches; vector work is
-// split over threads (rows or columns, strided by size()), each phase ends with sync(). Scalars
+// memory) or one CPU thread (SerialTeam: the CPU twin, host/analysis/eig_twin.cpp), so the CPU
+// tests run this very code. A team exposes rank(), size(), sync(), sync_warp0() (a sync of ranks
+// 0..31 only, called by every thread), leader() and all_reduce(Red4&). Every thread runs all scalar
+// code redundantly on values read after a sync, so all threads take the same branches; vector work
+// is split over threads (rows or columns, strided by size()), each phase ends with sync(). Scalars
 // derived from shared data are written by the leader only, in a phase in which no other thread
 // reads them. No CUDA headers.
 //

@@ -11,7 +11,7 @@
 #include <string>
 #include <utility>
 
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 #include "kernels/rng.hpp"
 
 namespace eirnn {

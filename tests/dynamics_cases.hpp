@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "host/dynamics.hpp"
+#include "host/analysis/dynamics.hpp"
 
 namespace eirnn::testutil {
 

@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "host/config.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/keras.hpp"
-#include "host/model.hpp"
-#include "host/spectra.hpp"
+#include "host/analysis/spectra.hpp"
+#include "host/core/config.hpp"
+#include "host/core/error.hpp"
+#include "host/core/model.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/keras.hpp"
 #include "tests/test_util.hpp"
 
 namespace eirnn::eigtest {

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/h5.hpp"
+#include "host/core/backend.hpp"
+#include "host/io/h5.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;

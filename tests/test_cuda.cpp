@@ -14,16 +14,16 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/batching.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/model.hpp"
 #include "host/cuda/cuda_backend.hpp"
 #include "host/cuda/error.hpp"
 #include "host/cuda/gemm.hpp"
 #include "host/cuda/handles.hpp"
 #include "host/cuda/memory.hpp"
 #include "host/cuda/plan.hpp"
-#include "host/model.hpp"
-#include "host/trainer.hpp"
+#include "host/train/batching.hpp"
+#include "host/train/trainer.hpp"
 #include "kernels/cpu/optimizer.hpp"
 #include "kernels/cpu/rnn.hpp"
 #include "kernels/cuda/batching.cuh"

@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/batching.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/error.hpp"
+#include "host/core/model.hpp"
 #include "host/cuda/plan.hpp"
-#include "host/error.hpp"
-#include "host/model.hpp"
+#include "host/train/batching.hpp"
 #include "kernels/cpu/optimizer.hpp"
 #include "kernels/cpu/rnn.hpp"
 #include "kernels/cuda/optimizer_cta.hpp"
@@ -659,7 +659,8 @@ TEST_P(CudaOptimizerEmulation, MatchesCpuUpdate) {
     const float* mask = oc.mask ? grp.mask.data() : nullptr;
     const float lr = 0.01f;
 
-    // CPU: gradient transform of host/network_grad.cpp, clipping of host/cpu_backend.cpp.
+    // CPU: gradient transform of host/train/network_grad.cpp, clipping of
+    // host/train/cpu_backend.cpp.
     std::vector<float> rp = p, rm = m, rv = v, rg = g;
     const bool outgoing = !oc.incoming;
     for (int i = 0; i < N; ++i)

@@ -1,8 +1,8 @@
-// Fixed points (host/dynamics.hpp): systems whose fixed points are known in closed form (the linear
-// regime, bistable W = w I and a coupled pair), the Jacobian against central finite differences,
-// determinism across thread counts, non-finite problems skipped; `eirnn dynamics` end to end on a
-// trained results file (storage, determinism, diverged networks, bad input) and on a trained
-// flip-flop network, which must hold its bit in at least two stable fixed points.
+// Fixed points (host/analysis/dynamics.hpp): systems whose fixed points are known in closed form
+// (the linear regime, bistable W = w I and a coupled pair), the Jacobian against central finite
+// differences, determinism across thread counts, non-finite problems skipped; `eirnn dynamics` end
+// to end on a trained results file (storage, determinism, diverged networks, bad input) and on a
+// trained flip-flop network, which must hold its bit in at least two stable fixed points.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,14 +17,14 @@
 #include <string>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/dynamics.hpp"
-#include "host/dynamics_io.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/results.hpp"
-#include "host/spectra.hpp"
-#include "host/trainer.hpp"
+#include "host/analysis/dynamics.hpp"
+#include "host/analysis/spectra.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/error.hpp"
+#include "host/io/dynamics_io.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/results.hpp"
+#include "host/train/trainer.hpp"
 #include "tests/dynamics_cases.hpp"
 #include "tests/test_util.hpp"
 

@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "host/analysis/dynamics.hpp"
+#include "host/analysis/eig_solver.hpp"
 #include "host/cuda/dynamics.hpp"
 #include "host/cuda/eig.hpp"
-#include "host/dynamics.hpp"
-#include "host/eig_solver.hpp"
-#include "host/h5.hpp"
+#include "host/io/h5.hpp"
 #include "tests/cuda_test_util.hpp"
 #include "tests/dynamics_cases.hpp"
 #include "tests/test_util.hpp"

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/eig_twin.hpp"
 #include "host/cuda/cuda_backend.hpp"
 #include "host/cuda/eig.hpp"
-#include "host/eig_solver.hpp"
-#include "host/eig_twin.hpp"
 #include "tests/cuda_test_util.hpp"
 #include "tests/eig_cases.hpp"
 

@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "host/eig_solver.hpp"
-#include "host/eig_twin.hpp"
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/eig_twin.hpp"
 #include "kernels/eig_hqr.hpp"
 #include "tests/eig_cases.hpp"
 

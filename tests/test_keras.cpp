@@ -21,12 +21,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/config.hpp"
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/keras.hpp"
-#include "host/spectra.hpp"
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/spectra.hpp"
+#include "host/core/config.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/keras.hpp"
 #include "tests/test_util.hpp"
 
 namespace eirnn {

@@ -7,8 +7,8 @@
 #include <numeric>
 #include <random>
 
-#include "host/model.hpp"
-#include "host/network_grad.hpp"
+#include "host/core/model.hpp"
+#include "host/train/network_grad.hpp"
 
 namespace eirnn {
 namespace {

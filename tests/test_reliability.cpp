@@ -21,10 +21,10 @@
 #include <string>
 #include <vector>
 
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/limits.hpp"
-#include "host/sweep.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/h5.hpp"
+#include "host/sweep/sweep.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;

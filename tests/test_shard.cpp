@@ -21,12 +21,12 @@
 #include <thread>
 #include <vector>
 
-#include "host/backend.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/results.hpp"
-#include "host/sweep.hpp"
-#include "host/sweep_slurm.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/results.hpp"
+#include "host/sweep/sweep.hpp"
+#include "host/sweep/sweep_slurm.hpp"
 
 namespace fs = std::filesystem;
 using eirnn::Sweep;

@@ -18,12 +18,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/model.hpp"
-#include "host/spectra.hpp"
-#include "host/spectra_io.hpp"
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/spectra.hpp"
+#include "host/core/error.hpp"
+#include "host/core/model.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/spectra_io.hpp"
 #include "tests/test_util.hpp"
 
 namespace eirnn {

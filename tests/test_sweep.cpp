@@ -22,12 +22,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/results.hpp"
-#include "host/sweep.hpp"
-#include "host/sweep_parts.hpp"
-#include "host/trainer.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/results.hpp"
+#include "host/sweep/sweep.hpp"
+#include "host/sweep/sweep_parts.hpp"
+#include "host/train/trainer.hpp"
 #include "tasks/task.hpp"
 
 namespace fs = std::filesystem;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 #include "tasks/task.hpp"
 
 namespace eirnn {

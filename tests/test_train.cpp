@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "host/backend.hpp"
-#include "host/trainer.hpp"
+#include "host/core/backend.hpp"
+#include "host/train/trainer.hpp"
 #include "tests/test_util.hpp"
 
 namespace eirnn {

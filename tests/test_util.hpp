@@ -17,7 +17,7 @@
 #include <system_error>
 #include <vector>
 
-#include "host/config.hpp"
+#include "host/core/config.hpp"
 
 namespace eirnn::testutil {
 

@@ -24,13 +24,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/backend.hpp"
-#include "host/batching.hpp"
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/network_grad.hpp"
-#include "host/results.hpp"
+#include "host/core/backend.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/results.hpp"
+#include "host/train/batching.hpp"
+#include "host/train/network_grad.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/optimizer.hpp"
 

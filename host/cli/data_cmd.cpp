@@ -10,9 +10,9 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/limits.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/h5.hpp"
 
 namespace eirnn::cli {
 

@@ -1,5 +1,5 @@
 // `eirnn dynamics`: fixed points, slow points and their stability for every network of results
-// files (host/dynamics_io.hpp), written in place atomically (the `dynamics/` subgroup of each
+// files (host/io/dynamics_io.hpp), written in place atomically (the `dynamics/` subgroup of each
 // group, docs/FORMAT.md), with a summary per network on stdout (table, csv or json). Every file is
 // read and checked, and the solver made, before anything is computed.
 #include <cmath>
@@ -11,13 +11,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/analysis/eig_solver.hpp"
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
 #include "host/cli/table.hpp"
-#include "host/dynamics_io.hpp"
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/limits.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/dynamics_io.hpp"
 
 namespace eirnn::cli {
 namespace {

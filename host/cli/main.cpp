@@ -5,7 +5,7 @@
 #include <new>
 
 #include "host/cli/commands.hpp"
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{

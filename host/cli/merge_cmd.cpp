@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "host/cli/commands.hpp"
-#include "host/sweep.hpp"
+#include "host/sweep/sweep.hpp"
 
 namespace eirnn::cli {
 

@@ -1,10 +1,10 @@
 // Group options of the CLI (see options.hpp).
 #include "host/cli/options.hpp"
 
+#include "host/analysis/eig_solver.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
 #include "host/cuda/eig.hpp"
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/limits.hpp"
 
 namespace eirnn::cli {
 

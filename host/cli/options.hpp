@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "host/config.hpp"
-#include "host/dynamics.hpp"
-#include "host/eig_solver.hpp"
+#include "host/analysis/dynamics.hpp"
+#include "host/analysis/eig_solver.hpp"
+#include "host/core/config.hpp"
 
 namespace eirnn::cli {
 
@@ -40,7 +40,7 @@ struct DynamicsOptions {
 /// Makes every numeric option of `app` and its subcommands (recursively) strict: an empty value,
 /// trailing text, a hexadecimal or octal spelling, a sign on an unsigned option, and nan / inf
 /// are refused with the flag named (exit 2), before the value is converted. Call once, after
-/// every option is added. The check is eirnn::check_number_text (host/limits.hpp).
+/// every option is added. The check is eirnn::check_number_text (host/core/limits.hpp).
 void strict_numbers(CLI::App& app);
 
 /// Every option of `eirnn train` (also what the Python module's train() keywords are parsed by).

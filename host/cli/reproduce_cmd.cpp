@@ -15,7 +15,7 @@
 #include "eirnn_presets.hpp"
 #include "host/cli/commands.hpp"
 #include "host/cli/sweep_cli.hpp"
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 
 namespace eirnn::cli {
 

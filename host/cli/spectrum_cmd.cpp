@@ -2,8 +2,8 @@
 // (refreshed in place, atomically), Keras SimpleRNN models (--keras) and HDF5 datasets (--h5
 // FILE:DATASET); a table on stdout (table, csv or json) and optionally an HDF5 file with every
 // spectrum, singular-value set and metrics table (--save). Eigenvalues from the solver of --backend
-// / --eig-method (host/eig_solver.hpp). Every input is read and checked, and the solver made,
-// before anything is computed or written, so bad input writes nothing.
+// / --eig-method (host/analysis/eig_solver.hpp). Every input is read and checked, and the solver
+// made, before anything is computed or written, so bad input writes nothing.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,17 +16,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/analysis/eig_solver.hpp"
+#include "host/analysis/spectra.hpp"
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
 #include "host/cli/table.hpp"
-#include "host/config.hpp"
-#include "host/eig_solver.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/keras.hpp"
-#include "host/limits.hpp"
-#include "host/spectra.hpp"
-#include "host/spectra_io.hpp"
+#include "host/core/config.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/keras.hpp"
+#include "host/io/spectra_io.hpp"
 
 namespace eirnn::cli {
 namespace {

@@ -8,11 +8,11 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/limits.hpp"
-#include "host/progress.hpp"
-#include "host/results.hpp"
-#include "host/sweep_slurm.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/results.hpp"
+#include "host/sweep/sweep_slurm.hpp"
+#include "host/train/progress.hpp"
 
 namespace eirnn::cli {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "host/cli/options.hpp"
-#include "host/sweep.hpp"
+#include "host/sweep/sweep.hpp"
 
 namespace eirnn::cli {
 

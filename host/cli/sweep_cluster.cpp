@@ -12,9 +12,9 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/sweep_cli.hpp"
-#include "host/error.hpp"
-#include "host/progress.hpp"
-#include "host/sweep_slurm.hpp"
+#include "host/core/error.hpp"
+#include "host/sweep/sweep_slurm.hpp"
+#include "host/train/progress.hpp"
 
 namespace eirnn::cli {
 

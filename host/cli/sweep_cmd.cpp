@@ -8,7 +8,7 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/sweep_cli.hpp"
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 
 namespace eirnn::cli {
 

@@ -6,11 +6,11 @@
 
 #include "host/cli/commands.hpp"
 #include "host/cli/options.hpp"
-#include "host/h5.hpp"
-#include "host/limits.hpp"
-#include "host/progress.hpp"
-#include "host/results.hpp"
-#include "host/spectra_io.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/results.hpp"
+#include "host/io/spectra_io.hpp"
+#include "host/train/progress.hpp"
 
 namespace eirnn::cli {
 

@@ -15,12 +15,12 @@
 #include <tuple>
 #include <vector>
 
-#include "host/batching.hpp"
 #include "host/cuda/error.hpp"
 #include "host/cuda/gemm.hpp"
 #include "host/cuda/handles.hpp"
 #include "host/cuda/memory.hpp"
 #include "host/cuda/plan.hpp"
+#include "host/train/batching.hpp"
 #include "kernels/cuda/batching.cuh"
 #include "kernels/cuda/optimizer.cuh"
 #include "kernels/cuda/rnn.cuh"

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "host/backend.hpp"
+#include "host/core/backend.hpp"
 
 namespace eirnn::cuda {
 

@@ -5,7 +5,7 @@
 #pragma once
 #include <memory>
 
-#include "host/dynamics.hpp"
+#include "host/analysis/dynamics.hpp"
 
 namespace eirnn::cuda {
 

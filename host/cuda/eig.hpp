@@ -6,7 +6,7 @@
 #pragma once
 #include <memory>
 
-#include "host/eig_solver.hpp"
+#include "host/analysis/eig_solver.hpp"
 
 namespace eirnn::cuda {
 

@@ -18,12 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "host/analysis/spectra.hpp"
+#include "host/core/error.hpp"
 #include "host/cuda/eig.hpp"
 #include "host/cuda/error.hpp"
 #include "host/cuda/handles.hpp"
 #include "host/cuda/memory.hpp"
-#include "host/error.hpp"
-#include "host/spectra.hpp"
 
 namespace eirnn::cuda {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <source_location>
 
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 
 namespace eirnn {
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <cublas_v2.h>
 
-#include "host/model.hpp"
+#include "host/core/model.hpp"
 
 namespace eirnn::cuda {
 

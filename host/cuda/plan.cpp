@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <string>
 
-#include "host/batching.hpp"
-#include "host/error.hpp"
+#include "host/core/error.hpp"
+#include "host/train/batching.hpp"
 #include "kernels/optimizer_args.hpp"
 
 namespace eirnn::cuda {

@@ -9,8 +9,8 @@
 #include <span>
 #include <vector>
 
-#include "host/config.hpp"
-#include "host/model.hpp"
+#include "host/core/config.hpp"
+#include "host/core/model.hpp"
 #include "kernels/cuda/rnn_cta.hpp"
 
 namespace eirnn::cuda {
@@ -71,7 +71,7 @@ struct Wave {
 /// (5% and at least 256 MiB). Throws Error when a single network does not fit.
 std::vector<Wave> plan_waves(int K, const MemoryNeeds& m, std::size_t free_bytes);
 
-/// Epoch orders (host/batching.hpp epoch_order) of the networks with these seeds: out is
+/// Epoch orders (host/train/batching.hpp epoch_order) of the networks with these seeds: out is
 /// (seeds.size(), n), row a the order of seeds[a]. The batch gather kernel reads trial
 /// out[a * n + j * B + b] for batch j, trial b.
 void epoch_orders(std::span<const std::uint64_t> seeds, int epoch, int n, int* out);

@@ -1,4 +1,4 @@
-// Batch gather (twin of host/batching.cpp gather_batch) for every launched network at once.
+// Batch gather (twin of host/train/batching.cpp gather_batch) for every launched network at once.
 // Shapes: data set x (n,T,I), y and mask (n,T,O) row-major by trial; gathered batches time-major
 // (T,B,I) and (T,B,O) per slot. Mapping: grid (slot, chunk of the T*B (step, trial) pairs), one
 // thread per pair, trials fastest so that the batch writes coalesce; the reads are one short row

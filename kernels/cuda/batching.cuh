@@ -1,5 +1,6 @@
-// Launcher of the batch gather (batching.cu), the CUDA twin of host/batching.hpp gather_batch:
-// every launched network gathers its own shuffled batch from the data set resident on the device.
+// Launcher of the batch gather (batching.cu), the CUDA twin of host/train/batching.hpp
+// gather_batch: every launched network gathers its own shuffled batch from the data set resident on
+// the device.
 #pragma once
 #include <cuda_runtime.h>
 

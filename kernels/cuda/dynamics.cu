@@ -1,9 +1,9 @@
 // The fixed-point search's L-BFGS on the GPU: one warp runs the iteration of
-// kernels/dynamics_lbfgs.hpp for one initial state, the iteration of host/dynamics.cpp for one row.
-// Lane l owns the elements i = l, l + 32, ... of every vector of its state (in global scratch,
-// coalesced); scalars (q, the step, the dot products) are warp-uniform: sums by an xor butterfly,
-// which leaves the same bits on every lane, so the lanes branch together. An evaluation of q and
-// grad q,
+// kernels/dynamics_lbfgs.hpp for one initial state, the iteration of host/analysis/dynamics.cpp for
+// one row. Lane l owns the elements i = l, l + 32, ... of every vector of its state (in global
+// scratch, coalesced); scalars (q, the step, the dot products) are warp-uniform: sums by an xor
+// butterfly, which leaves the same bits on every lane, so the lanes branch together. An evaluation
+// of q and grad q,
 //   G = a (tanh(W x + c) - x),  grad = a (W^T (D G) - G),  D = diag(1 - tanh^2(W x + c)),
 // broadcasts x through the warp's shared vector (lane l: rows l, l + 32, ... of W x), then D G
 // through the other one (columns of W^T (D G)). The block's warps share W and c, copied once to

@@ -1,6 +1,7 @@
-// The GPU's L-BFGS of the fixed-point search (host/dynamics.hpp, kernels/dynamics_lbfgs.hpp): one
-// warp per initial state, the states of one problem (network x input condition) in the warps of a
-// block, W of that problem in the block's shared memory when it fits (global memory otherwise).
+// The GPU's L-BFGS of the fixed-point search (host/analysis/dynamics.hpp,
+// kernels/dynamics_lbfgs.hpp): one warp per initial state, the states of one problem (network x
+// input condition) in the warps of a block, W of that problem in the block's shared memory when it
+// fits (global memory otherwise).
 #pragma once
 #include <cuda_runtime.h>
 

@@ -1,5 +1,5 @@
 // Fused update of every network of a group (twin of kernels/cpu/optimizer.cpp + the divergence and
-// clipping logic of host/cpu_backend.cpp).
+// clipping logic of host/train/cpu_backend.cpp).
 //
 // Math (docs/MODEL.md §5): per network, the five gradient tensors' sums of squares (double) give
 // the clip factors (global norm or per tensor, Keras clipnorm); a non-finite loss or norm marks the

@@ -1,6 +1,6 @@
 // What the fused update (kernels/cuda/optimizer.cu) does to one element, as __host__ __device__
 // code that the CPU tests run too: the gradient as the update sees it (reparam chain rule, mask,
-// L2 on weights: host/network_grad.cpp), then Keras-2 Adam and the constraints
+// L2 on weights: host/train/network_grad.cpp), then Keras-2 Adam and the constraints
 // (kernels/cpu/optimizer.cpp). No CUDA headers.
 #pragma once
 #include <cstddef>

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/trainer.hpp"
+#include "host/core/error.hpp"
+#include "host/train/trainer.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {

@@ -1,14 +1,14 @@
 // Reading files for Python: load_file() reads every group, dataset and attribute of an HDF5 file
 // (a results file of any number of groups, a data file) into nested dicts of numpy arrays with
 // the stored dtypes (the {r, i} compound as complex128); read_keras() is what
-// `eirnn spectrum --keras` reads (host/keras.hpp), as dicts.
+// `eirnn spectrum --keras` reads (host/io/keras.hpp), as dicts.
 #include <nanobind/stl/string.h>
 
 #include <hdf5.h>
 
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/keras.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/keras.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {

@@ -8,7 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 
-#include "host/error.hpp"
+#include "host/core/error.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {

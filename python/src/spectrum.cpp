@@ -5,8 +5,8 @@
 #include <nanobind/stl/string.h>
 
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/keras.hpp"
+#include "host/core/error.hpp"
+#include "host/io/keras.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {

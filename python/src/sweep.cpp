@@ -7,9 +7,9 @@
 
 #include "eirnn_presets.hpp"
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/results.hpp"
-#include "host/sweep.hpp"
+#include "host/core/error.hpp"
+#include "host/io/results.hpp"
+#include "host/sweep/sweep.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {

@@ -15,11 +15,11 @@
 #include <thread>
 
 #include "host/cli/options.hpp"
-#include "host/error.hpp"
-#include "host/h5.hpp"
-#include "host/limits.hpp"
-#include "host/progress.hpp"
-#include "host/results.hpp"
+#include "host/core/error.hpp"
+#include "host/core/limits.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/results.hpp"
+#include "host/train/progress.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {

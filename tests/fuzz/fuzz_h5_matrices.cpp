@@ -1,11 +1,11 @@
-// libFuzzer harness of `eirnn spectrum --h5 FILE:DATASET` (host/keras.hpp: read_h5_matrices). The
-// input is the dataset path, a newline, then the file's bytes: both the path (with its ':' rule)
-// and the file are fuzzed.
+// libFuzzer harness of `eirnn spectrum --h5 FILE:DATASET` (host/io/keras.hpp: read_h5_matrices).
+// The input is the dataset path, a newline, then the file's bytes: both the path (with its ':'
+// rule) and the file are fuzzed.
 #include <cstdint>
 #include <cstring>
 #include <string>
 
-#include "host/keras.hpp"
+#include "host/io/keras.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,13 +1,13 @@
-// libFuzzer harness of the results-file reader (host/dynamics_io.hpp: read_dynamics_file, what
+// libFuzzer harness of the results-file reader (host/io/dynamics_io.hpp: read_dynamics_file, what
 // `eirnn dynamics` calls on a file written by `eirnn train` or `eirnn sweep`): the root attributes,
 // every group's `config` (JSON), the shapes and types of W_rec, W_in, b, seed and diverged, and the
-// metrics tables (host/spectra_io.hpp: read_metrics, what `eirnn spectrum` reads back).
+// metrics tables (host/io/spectra_io.hpp: read_metrics, what `eirnn spectrum` reads back).
 #include <cstdint>
 #include <string>
 
-#include "host/dynamics_io.hpp"
-#include "host/h5.hpp"
-#include "host/spectra_io.hpp"
+#include "host/io/dynamics_io.hpp"
+#include "host/io/h5.hpp"
+#include "host/io/spectra_io.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,9 +1,9 @@
-// libFuzzer harness of the sweep file parser (host/sweep.hpp: parse_sweep, what `eirnn sweep`
+// libFuzzer harness of the sweep file parser (host/sweep/sweep.hpp: parse_sweep, what `eirnn sweep`
 // calls on the file's text): TOML syntax, keys, types, ranges and the expansion into cells.
 #include <cstdint>
 #include <string_view>
 
-#include "host/sweep.hpp"
+#include "host/sweep/sweep.hpp"
 #include "tests/fuzz/fuzz_util.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

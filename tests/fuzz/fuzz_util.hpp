@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <string>
 
-#include "host/error.hpp"
-#include "host/h5.hpp"
+#include "host/core/error.hpp"
+#include "host/io/h5.hpp"
 
 namespace eirnn::fuzz {
 
