@@ -73,15 +73,6 @@ struct LoadedResults {
     std::vector<LoadedGroup> groups;
 };
 
-std::string shape_text(const std::vector<hsize_t>& d) {
-    std::string s;
-    for (std::size_t i = 0; i < d.size(); ++i) {
-        if (i) s += 'x';
-        s += std::to_string(d[i]);
-    }
-    return s;
-}
-
 LoadedGroup load_group(hid_t file, const std::string& path, const std::string& id) {
     const std::string where = path + ": groups/" + id;
     LoadedGroup g;
@@ -99,16 +90,16 @@ LoadedGroup load_group(hid_t file, const std::string& path, const std::string& i
         h5::Array<float> w0 = h5::read_float(grp, "W_rec_initial");
         h5::Array<float> w1 = h5::read_float(grp, "W_rec");
         if (w0.dims.size() != 3 || w0.dims[1] != w0.dims[2] || w0.dims[1] == 0 || w0.dims[0] == 0)
-            throw InputError("W_rec_initial has shape " + shape_text(w0.dims) +
+            throw InputError("W_rec_initial has shape " + h5::shape_text(w0.dims) +
                              ", expected (K,N,N)");
         if (w1.dims != w0.dims)
-            throw InputError("W_rec has shape " + shape_text(w1.dims) + ", W_rec_initial " +
-                             shape_text(w0.dims));
+            throw InputError("W_rec has shape " + h5::shape_text(w1.dims) + ", W_rec_initial " +
+                             h5::shape_text(w0.dims));
         g.K = static_cast<int>(w0.dims[0]);
         g.N = static_cast<int>(w0.dims[1]);
         h5::Array<std::int64_t> s = h5::read_int(grp, "sign");
         if (s.dims != std::vector<hsize_t>{w0.dims[0], w0.dims[1]})
-            throw InputError("sign has shape " + shape_text(s.dims) + ", expected (K,N)");
+            throw InputError("sign has shape " + h5::shape_text(s.dims) + ", expected (K,N)");
         for (std::int64_t v : s.data) {
             if (v != 1 && v != -1) throw InputError("sign holds a value other than +1 / -1");
             g.sign.push_back(static_cast<std::int8_t>(v));
@@ -116,7 +107,7 @@ LoadedGroup load_group(hid_t file, const std::string& path, const std::string& i
         if (h5::exists(grp, "mask")) {
             h5::Array<float> m = h5::read_float(grp, "mask");
             if (m.dims != w0.dims)
-                throw InputError("mask has shape " + shape_text(m.dims) + ", expected (K,N,N)");
+                throw InputError("mask has shape " + h5::shape_text(m.dims) + ", expected (K,N,N)");
             g.mask = std::move(m.data);
         }
         g.w_initial = std::move(w0.data);

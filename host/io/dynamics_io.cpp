@@ -57,15 +57,6 @@ std::vector<InputCondition> task_conditions(const TaskParams& t, int I) {
     return {condition("zero", I)};
 }
 
-std::string shape_text(const std::vector<hsize_t>& d) {
-    std::string s;
-    for (std::size_t i = 0; i < d.size(); ++i) {
-        if (i) s += 'x';
-        s += std::to_string(d[i]);
-    }
-    return s;
-}
-
 }  // namespace
 
 std::vector<InputCondition> input_conditions(const std::vector<std::string>& specs,
@@ -123,27 +114,28 @@ DynamicsGroupData read_dynamics_group(hid_t file, const std::string& id) {
         validate(g.cfg);  // e.g. held-out trials to sample initial states from
         h5::Array<float> w = h5::read_float(grp, "W_rec");
         if (w.dims.size() != 3 || w.dims[1] != w.dims[2] || w.dims[0] == 0 || w.dims[1] == 0)
-            throw InputError("W_rec has shape " + shape_text(w.dims) + ", expected (K,N,N)");
+            throw InputError("W_rec has shape " + h5::shape_text(w.dims) + ", expected (K,N,N)");
         g.K = static_cast<int>(w.dims[0]);
         g.N = static_cast<int>(w.dims[1]);
         g.I = task_inputs(g.cfg.task);
         const hsize_t K = g.K, N = g.N, I = g.I;
         h5::Array<float> w_in = h5::read_float(grp, "W_in");
         if (w_in.dims != std::vector<hsize_t>{K, N, I})
-            throw InputError("W_in has shape " + shape_text(w_in.dims) + ", expected " +
-                             shape_text({K, N, I}));
+            throw InputError("W_in has shape " + h5::shape_text(w_in.dims) + ", expected " +
+                             h5::shape_text({K, N, I}));
         h5::Array<float> b = h5::read_float(grp, "b");
         if (b.dims != std::vector<hsize_t>{K, N})
-            throw InputError("b has shape " + shape_text(b.dims) + ", expected " +
-                             shape_text({K, N}));
+            throw InputError("b has shape " + h5::shape_text(b.dims) + ", expected " +
+                             h5::shape_text({K, N}));
         h5::Array<std::int64_t> seed = h5::read_int(grp, "seed");
         if (seed.dims != std::vector<hsize_t>{K})
-            throw InputError("seed has shape " + shape_text(seed.dims) + ", expected (K)");
+            throw InputError("seed has shape " + h5::shape_text(seed.dims) + ", expected (K)");
         g.diverged.assign(K, 0);
         if (h5::exists(grp, "diverged")) {
             h5::Array<std::int64_t> dv = h5::read_int(grp, "diverged");
             if (dv.dims != std::vector<hsize_t>{K})
-                throw InputError("diverged has shape " + shape_text(dv.dims) + ", expected (K)");
+                throw InputError("diverged has shape " + h5::shape_text(dv.dims) +
+                                 ", expected (K)");
             for (hsize_t k = 0; k < K; ++k) g.diverged[k] = dv.data[k] != 0;
         }
         for (std::int64_t s : seed.data) g.seeds.push_back(static_cast<std::uint64_t>(s));

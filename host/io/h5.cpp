@@ -733,4 +733,8 @@ void AtomicFile::commit() {
     }
 }
 
+std::string shape_text(const std::vector<hsize_t>& dims) {
+    return eirnn::shape_text(std::vector<std::uint64_t>(dims.begin(), dims.end()));
+}
+
 }  // namespace eirnn::h5

@@ -121,6 +121,9 @@ auto reading(const std::filesystem::path& path, Read&& read) -> decltype(read())
 /// The output file a handle writes to: its file name with an AtomicFile's ".tmp.<pid>" removed.
 std::string output_name(hid_t loc);
 
+/// Dimensions as "KxNxN" ("scalar" for none), for error messages.
+std::string shape_text(const std::vector<hsize_t>& dims);
+
 /// An output file written under a temporary name ("<target>.tmp.<pid>") beside `target` and
 /// renamed over it by commit(). Destroyed uncommitted (an error, unwinding) it removes the
 /// temporary, and so does SIGINT / SIGTERM (a handler unlinks every live temporary, then the signal

@@ -98,10 +98,6 @@ std::vector<std::string> layer_order(hid_t root) {
     return ordered;
 }
 
-std::string shape_text(const std::vector<hsize_t>& dims) {
-    return eirnn::shape_text(std::vector<std::uint64_t>(dims.begin(), dims.end()));
-}
-
 /// Reads a dataset as double, naming file and path in any error; non-finite entries are an error.
 h5::Array<double> read_finite(hid_t file, const std::string& file_name, const std::string& path) {
     h5::Array<double> a = h5::read_double(file, path);
@@ -125,7 +121,7 @@ KerasRnn read_cell(hid_t file, const std::string& file_name, const WeightGroup& 
     rnn.layer = g.datasets.at("recurrent_kernel");
     h5::Array<double> u = read_finite(file, file_name, rnn.layer);
     if (u.dims.size() != 2 || u.dims[0] != u.dims[1] || u.dims[0] > 1'000'000)
-        throw InputError(file_name + ": " + rnn.layer + " has shape " + shape_text(u.dims) +
+        throw InputError(file_name + ": " + rnn.layer + " has shape " + h5::shape_text(u.dims) +
                          ", expected N x N with N <= 1000000");
     const std::size_t N = u.dims[0];
     rnn.N = static_cast<int>(N);
@@ -133,16 +129,16 @@ KerasRnn read_cell(hid_t file, const std::string& file_name, const WeightGroup& 
     if (auto it = g.datasets.find("kernel"); it != g.datasets.end()) {
         h5::Array<double> k = read_finite(file, file_name, it->second);
         if (k.dims.size() != 2 || k.dims[1] != N)
-            throw InputError(file_name + ": " + it->second + " has shape " + shape_text(k.dims) +
-                             ", expected inputs x " + std::to_string(N));
+            throw InputError(file_name + ": " + it->second + " has shape " +
+                             h5::shape_text(k.dims) + ", expected inputs x " + std::to_string(N));
         rnn.I = static_cast<int>(k.dims[0]);
         rnn.w_in = transpose(k.data, k.dims[0], N);
     }
     if (auto it = g.datasets.find("bias"); it != g.datasets.end()) {
         h5::Array<double> b = read_finite(file, file_name, it->second);
         if (b.dims.size() != 1 || b.dims[0] != N)
-            throw InputError(file_name + ": " + it->second + " has shape " + shape_text(b.dims) +
-                             ", expected " + std::to_string(N));
+            throw InputError(file_name + ": " + it->second + " has shape " +
+                             h5::shape_text(b.dims) + ", expected " + std::to_string(N));
         rnn.b = std::move(b.data);
     }
     return rnn;
@@ -194,7 +190,7 @@ KerasModel read_keras_file(const fs::path& path) {
         if (auto it = g.datasets.find("recurrent_kernel"); it != g.datasets.end()) {
             std::vector<hsize_t> dims = h5::shape(file, it->second);
             if (dims.size() != 2 || dims[0] != dims[1]) {
-                rejected = it->second + " has shape " + shape_text(dims);
+                rejected = it->second + " has shape " + h5::shape_text(dims);
                 continue;
             }
             if (dims[0] == 0) throw InputError(name + ": " + it->second + " is empty (N = 0)");
@@ -251,14 +247,16 @@ MatrixStack read_h5_matrices(const std::string& spec) {
     m.dataset = dataset;
     const std::string source = file_name + ":" + dataset;
     if (dims.size() != 2 && dims.size() != 3)
-        throw InputError(source + ": shape " + shape_text(dims) + ", expected [N,N] or [K,N,N]");
+        throw InputError(source + ": shape " + h5::shape_text(dims) +
+                         ", expected [N,N] or [K,N,N]");
     const hsize_t rows = dims[dims.size() - 2], cols = dims[dims.size() - 1];
-    if (rows != cols) throw InputError(source + ": shape " + shape_text(dims) + " is not square");
+    if (rows != cols)
+        throw InputError(source + ": shape " + h5::shape_text(dims) + " is not square");
     if (rows == 0) throw InputError(source + ": empty matrices (N = 0)");
     const hsize_t K = dims.size() == 3 ? dims[0] : 1;
     if (K == 0) throw InputError(source + ": no matrices (K = 0)");
     if (rows > 1'000'000 || K > 2'000'000'000)
-        throw InputError(source + ": shape " + shape_text(dims) +
+        throw InputError(source + ": shape " + h5::shape_text(dims) +
                          " is too large (N <= 1000000, K <= 2000000000)");
     checked_bytes({K, rows, cols}, sizeof(double), source);
     h5::Array<double> a;
