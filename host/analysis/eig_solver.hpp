@@ -5,6 +5,7 @@
 // sorts (host/analysis/spectra.hpp), NaN rows for matrices with non-finite entries.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,9 @@ namespace eirnn {
 /// How eigenvalues are computed. Auto: the batched kernel on a CUDA backend when N is within its
 /// range (Xgeev beyond); on the CPU backend the CPU twin up to kCpuTwinMaxN units, LAPACK above.
 enum class EigMethod { Auto, Lapack, Batched, Xgeev };
+
+/// What the solvers write for a value they could not compute.
+inline constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::optional<EigMethod> parse_eig_method(std::string_view s);  // "auto|lapack|batched|xgeev"
 std::string_view name(EigMethod m);

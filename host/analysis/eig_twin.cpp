@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdint>
 #include <exception>
-#include <limits>
 #include <vector>
 
 #include "host/analysis/eig_solver.hpp"
@@ -18,8 +17,6 @@
 
 namespace eirnn {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 class TwinSolver final : public EigSolver {
 public:

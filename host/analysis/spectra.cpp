@@ -28,8 +28,6 @@
 namespace eirnn {
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 /// OpenBLAS single-threaded while alive (each OpenMP thread runs its own LAPACK call).
 class SingleThreadedBlas {
 public:

@@ -2,7 +2,6 @@
 // chunks on two streams through pinned staging (the copies of one chunk overlap the kernel of the
 // other), one launch per chunk; flagged matrices (QR not converged) are recomputed by Xgeev.
 #include <algorithm>
-#include <limits>
 #include <memory>
 #include <vector>
 
@@ -14,8 +13,6 @@
 
 namespace eirnn::cuda {
 namespace {
-
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// Matrices per chunk: two chunks in flight within 40% of the free device memory, and at most
 /// 256 MiB of them (the size of each chunk's pinned staging).
