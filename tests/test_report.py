@@ -500,14 +500,15 @@ def main():
         inverted = os.path.join(tmp, "inverted.h5")
         pair = [("orthogonal", "project", 24, 0.5), ("orthogonal", "none", 24, 0.5)]
         write_results(inverted, pair, {"dale": 2.0, "none": 0.5}, seed=1)
-        _, found = check_report(inverted, os.path.join(tmp, "inverted_report"), False)
+        _, found = check_report(inverted, os.path.join(tmp, "inverted_report"), False,
+                                "--no-figures")
         check(found["C4"]["and"] == "not reproduced",
               "C4 not reproduced when Dale r_outer > unconstrained")
 
         single = os.path.join(tmp, "single.h5")
         write_results(single, [("orthogonal", "project", 24, 0.7)], {"dale": 1.0}, seed=2,
                       with_cell=False)
-        _, found = check_report(single, os.path.join(tmp, "single_report"), False)
+        _, found = check_report(single, os.path.join(tmp, "single_report"), False, "--no-figures")
         check(found["C4"]["and"] == "inconclusive",
               "C4 inconclusive without unconstrained networks")
 
