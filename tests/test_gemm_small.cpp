@@ -262,6 +262,49 @@ TEST_P(GemmSmallIsa, EmptyKClearsOrKeepsC) {
     for (float v : c) EXPECT_EQ(v, 0.0f);
 }
 
+// gemm_small_segments against S gemm_small calls in turn, bit for bit: the engine's weight gradient
+// over several steps (A column-major, M = N > 64, the segments one step back each: negative
+// strides), where AVX2 makes them one product; and the layouts and sizes that take one call per
+// segment (A row-major, M <= 64, few columns), segments across the kernels' K blocks of 256
+// (K = 100, S = 4), forward strides, and a first segment that overwrites C.
+TEST_P(GemmSmallIsa, SegmentsEqualCallsInTurnBitForBit) {
+    std::mt19937 gen(17);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    struct Case {
+        int M, N, K, S;
+        bool column_major, backwards, accumulate;
+    };
+    const Case cases[] = {
+        {100, 100, 64, 4, true, true, true},  {100, 100, 100, 4, true, true, true},
+        {256, 256, 64, 4, true, true, true},  {127, 20, 33, 5, true, false, true},
+        {100, 100, 64, 3, true, true, false}, {65, 33, 7, 2, true, false, true},
+        {64, 100, 64, 4, true, true, true},   {100, 7, 64, 4, true, true, true},
+        {100, 100, 64, 4, false, true, true}, {2, 100, 64, 3, true, true, true},
+        {100, 100, 64, 1, true, true, true},
+    };
+    for (const Case& t : cases) {
+        const long sam = t.column_major ? 1 : t.K, sak = t.column_major ? t.M : 1;
+        const long seg_a = static_cast<long>(t.M) * t.K, seg_b = static_cast<long>(t.K) * t.N;
+        std::vector<float> a(static_cast<std::size_t>(seg_a) * t.S),
+            b(static_cast<std::size_t>(seg_b) * t.S), c0(static_cast<std::size_t>(t.M) * t.N);
+        for (auto* v : {&a, &b, &c0})
+            for (float& x : *v) x = dist(gen);
+        // backwards: segment j is the (S-1-j)-th block in memory, as the steps t, t-1, ...
+        const long first = t.backwards ? t.S - 1 : 0, dir = t.backwards ? -1 : 1;
+        std::vector<float> want = c0, got = c0;
+        for (int j = 0; j < t.S; ++j)
+            gemm_small(GetParam(), t.M, t.N, t.K, a.data() + (first + dir * j) * seg_a, sam, sak,
+                       b.data() + (first + dir * j) * seg_b, t.N, t.accumulate || j > 0,
+                       want.data(), t.N);
+        gemm_small_segments(GetParam(), t.M, t.N, t.K, t.S, a.data() + first * seg_a, sam, sak,
+                            dir * seg_a, b.data() + first * seg_b, t.N, dir * seg_b, t.accumulate,
+                            got.data(), t.N);
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << gemm_isa_name(GetParam()) << " M=" << t.M << " N=" << t.N << " K=" << t.K
+            << " S=" << t.S << (t.column_major ? " column-major" : " row-major") << " A";
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(GemmSmall, GemmSmallIsa,
                          ::testing::Values(GemmIsa::Portable, GemmIsa::Avx2, GemmIsa::Avx512),
                          [](const ::testing::TestParamInfo<GemmIsa>& info) {

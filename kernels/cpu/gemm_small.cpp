@@ -8,6 +8,8 @@
 // calls), is packed per panel when many rows reuse it, or is read in place; with AVX2 A is packed
 // too in that case. Tails: the last vector is masked (AVX-512 k-masks, AVX2 vmaskmov); fewer rows
 // use a smaller instantiation. Each element of C sums its k in order in one fp32 accumulator.
+// Segments (gemm_small_segments) are the K blocks' rows in turn where AVX2 packs both operands,
+// else one call each.
 #include "kernels/cpu/gemm_small.hpp"
 
 #include <algorithm>
@@ -38,6 +40,43 @@ struct GemmArgs {
     long ldc;
     /// B already packed by pack_b for this instruction set (b and ldb unused), or null.
     const float* prepacked = nullptr;
+    /// S segments of depth K (gemm_small_segments): A and B of segment j start seg_a and seg_b
+    /// floats after those of segment j-1.
+    int S = 1;
+    long seg_a = 0, seg_b = 0;
+};
+
+/// Where the rows k = 0..S*K-1 of an operand of a segmented product start: k*stride within a
+/// segment of kseg rows, the segments `seg` apart (one segment: k*stride).
+struct KRows {
+    long stride;
+    int kseg;
+    long seg;
+};
+
+/// Walks the rows of `rows` from row k0 on, one next() per row (no division per row).
+class RowCursor {
+public:
+    RowCursor(const float* base, const KRows& rows, int k0)
+        : p_(base + (k0 / rows.kseg) * rows.seg + (k0 % rows.kseg) * rows.stride),
+          stride_(rows.stride),
+          jump_(rows.seg - (rows.kseg - 1) * rows.stride),
+          kseg_(rows.kseg),
+          kk_(k0 % rows.kseg) {}
+    const float* row() const { return p_; }
+    void next() {
+        if (++kk_ == kseg_) {
+            kk_ = 0;
+            p_ += jump_;
+        } else {
+            p_ += stride_;
+        }
+    }
+
+private:
+    const float* p_;
+    long stride_, jump_;
+    int kseg_, kk_;
 };
 
 /// K block: a 32-column panel of B over kBlockK rows is 32 KiB, which fits L1 beside A's rows.
@@ -281,15 +320,18 @@ EIRNN_TARGET_AVX2 __m256i lanes_below(int tail) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/// Copies kc rows of a panel of B (nc columns) to bp with row stride ldp (a multiple of 8 that
-/// holds nc), zero past nc.
-EIRNN_TARGET_AVX2 void pack_panel_avx2(int kc, const float* b, long ldb, int nc, long ldp,
-                                       float* bp) {
+/// Copies rows k0..k0+kc-1 of a panel of B (nc columns from b on, rows as `rows` says) to bp
+/// with row stride ldp (a multiple of 8 that holds nc), zero past nc.
+EIRNN_TARGET_AVX2 void pack_panel_avx2(int kc, const float* b, const KRows& rows, int k0, int nc,
+                                       long ldp, float* bp) {
     const int vecs = (nc + 7) / 8;
     const __m256i last = lanes_below(nc - 8 * (vecs - 1));
-    for (int k = 0; k < kc; ++k, b += ldb, bp += ldp) {
-        for (int v = 0; v + 1 < vecs; ++v) _mm256_storeu_ps(bp + 8 * v, _mm256_loadu_ps(b + 8 * v));
-        _mm256_storeu_ps(bp + 8 * (vecs - 1), _mm256_maskload_ps(b + 8 * (vecs - 1), last));
+    RowCursor cur(b, rows, k0);
+    for (int k = 0; k < kc; ++k, bp += ldp, cur.next()) {
+        const float* br = cur.row();
+        for (int v = 0; v + 1 < vecs; ++v)
+            _mm256_storeu_ps(bp + 8 * v, _mm256_loadu_ps(br + 8 * v));
+        _mm256_storeu_ps(bp + 8 * (vecs - 1), _mm256_maskload_ps(br + 8 * (vecs - 1), last));
     }
 }
 
@@ -319,18 +361,25 @@ constexpr int avx2_panel_width(int rest) {
     return rest > kCols256 && rest <= kColsWide ? rest : std::min(kCols256, rest);
 }
 
-/// Copies a column-major A (A(m,k) = a[m + k*sak]: the weight gradient's) for m < M, k < kc to ap
-/// in panels of kRows256 rows: panel p holds A(6p + r, k) at ap[(p*kc + k)*6 + r], zero past M.
+/// Copies a column-major A (A(m,k) = row k of `rows` from a, at m: the weight gradient's) for
+/// m < M and k0 <= k < k0 + kc to ap in panels of kRows256 rows: panel p holds A(6p + r, k0 + k)
+/// at ap[(p*kc + k)*6 + r], zero past M.
 /// Each panel row is stored 8 wide (a masked store is slow on some CPUs): its last 2 floats land
 /// on the next row, which is written after it, and up to kPackASlack floats past the last panel.
 constexpr int kPackASlack = 8 - kRows256;
-EIRNN_TARGET_AVX2 void pack_a_avx2(int M, int kc, const float* a, long sak, float* ap) {
+EIRNN_TARGET_AVX2 void pack_a_avx2(int M, int kc, const float* a, const KRows& rows, int k0,
+                                   float* ap) {
     for (int i0 = 0; i0 < M; i0 += kRows256, ap += static_cast<long>(kc) * kRows256) {
         const __m256i in = lanes_below(std::min(kRows256, M - i0));
-        const float* src = a + i0;
-        for (int k = 0; k < kc; ++k, src += sak)
-            _mm256_storeu_ps(ap + k * kRows256, _mm256_maskload_ps(src, in));
+        RowCursor cur(a + i0, rows, k0);
+        for (int k = 0; k < kc; ++k, cur.next())
+            _mm256_storeu_ps(ap + k * kRows256, _mm256_maskload_ps(cur.row(), in));
     }
+}
+
+/// Whether gemm_avx2 packs both A and B (then it takes segments: GemmArgs::S).
+bool avx2_packs_both(const GemmArgs& g) {
+    return !g.prepacked && g.M > kPackRows && g.N >= kSkinny && g.sam == 1;
 }
 
 EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
@@ -342,19 +391,23 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
     // N = 256. A row-major A is read along its rows already.
     const bool narrow = g.N <= 8;
     const bool pack_rows = pack && !narrow && g.sam == 1;
+    // Segments (run() passes them only when both operands are packed) are rows of one product.
+    const int depth = g.K * g.S;
+    const KRows a_rows{g.sak, g.K, g.seg_a}, b_rows{g.ldb, g.K, g.seg_b};
     static thread_local std::vector<float> packed_a;
     if (pack_rows)
         packed_a.resize(static_cast<std::size_t>((g.M + kRows256 - 1) / kRows256) * kRows256 *
-                            std::min(kBlockK, g.K) +
+                            std::min(kBlockK, depth) +
                         kPackASlack);
-    for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
-        const int kc = std::min(kBlockK, g.K - k0);
+    for (int k0 = 0; k0 < depth; k0 += kBlockK) {
+        const int kc = std::min(kBlockK, depth - k0);
         const bool accumulate = g.accumulate || k0 > 0;
-        const float* a = g.a + k0 * g.sak;
-        const float* b = g.b + k0 * g.ldb;
+        // In place (one segment then): this K block of A and of B.
+        const float* a = pack_rows ? nullptr : g.a + k0 * g.sak;
+        const float* b = pack || g.prepacked ? nullptr : g.b + k0 * g.ldb;
         long sam = g.sam, sak = g.sak;
         if (pack_rows) {
-            pack_a_avx2(g.M, kc, a, g.sak, packed_a.data());
+            pack_a_avx2(g.M, kc, g.a, a_rows, k0, packed_a.data());
             a = packed_a.data();
             sam = 1;
             sak = kRows256;
@@ -366,17 +419,18 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
             const int tail = nc - 8 * (vecs - 1);  // lanes used in the last vector, 1..8
             const __m256i last = lanes_below(tail);
             const bool masked = tail < 8;
-            const float* panel = b + j0;
-            long ldp = g.ldb;
+            const float* panel;
+            long ldp = 8 * vecs;
             if (g.prepacked) {
                 // Each panel K rows of 8 * vecs floats, one after the other (pack_b).
-                ldp = 8 * vecs;
                 panel = g.prepacked + offset + k0 * ldp;
                 offset += g.K * ldp;
             } else if (pack) {
-                ldp = 8 * vecs;
-                pack_panel_avx2(kc, panel, g.ldb, nc, ldp, packed);
+                pack_panel_avx2(kc, g.b + j0, b_rows, k0, nc, ldp, packed);
                 panel = packed;
+            } else {
+                panel = b + j0;
+                ldp = g.ldb;
             }
             const int rows_per_tile = narrow      ? kRowsNarrow
                                       : vecs == 3 ? (pack_rows ? kRowsWidePackedA : kRowsWide)
@@ -415,9 +469,25 @@ GemmIsa detect_isa() {
 
 void run(GemmIsa isa, const GemmArgs& g) {
     if (g.M <= 0 || g.N <= 0) return;
-    if (g.K <= 0) {
+    if (g.K <= 0 || g.S <= 0) {
         if (!g.accumulate)
             for (int m = 0; m < g.M; ++m) std::fill(g.c + m * g.ldc, g.c + m * g.ldc + g.N, 0.0f);
+        return;
+    }
+    bool one_product = g.S == 1;
+#if defined(EIRNN_GEMM_X86)
+    one_product = one_product || (isa == GemmIsa::Avx2 && avx2_packs_both(g));
+#endif
+    if (!one_product) {
+        // Segments one call after another: C carries each element's sum from one to the next.
+        GemmArgs one = g;
+        one.S = 1;
+        for (int j = 0; j < g.S; ++j) {
+            one.a = g.a + j * g.seg_a;
+            one.b = g.b + j * g.seg_b;
+            one.accumulate = g.accumulate || j > 0;
+            run(isa, one);
+        }
         return;
     }
     if (g.N < kSkinny && g.M >= kSkinny && g.sam == 1 && !g.prepacked) {
@@ -483,6 +553,26 @@ void gemm_small(GemmIsa isa, int M, int N, int K, const float* a, long sam, long
     run(isa, GemmArgs{M, N, K, a, sam, sak, b, ldb, accumulate, c, ldc});
 }
 
+void gemm_small_segments(int M, int N, int K, int S, const float* a, long sam, long sak, long seg_a,
+                         const float* b, long ldb, long seg_b, bool accumulate, float* c,
+                         long ldc) {
+    gemm_small_segments(gemm_small_isa(), M, N, K, S, a, sam, sak, seg_a, b, ldb, seg_b, accumulate,
+                        c, ldc);
+}
+
+void gemm_small_segments(GemmIsa isa, int M, int N, int K, int S, const float* a, long sam,
+                         long sak, long seg_a, const float* b, long ldb, long seg_b,
+                         bool accumulate, float* c, long ldc) {
+    if (!gemm_isa_supported(isa))
+        throw std::invalid_argument(std::string("gemm_small_segments: this CPU cannot run ") +
+                                    gemm_isa_name(isa));
+    GemmArgs g{M, N, K, a, sam, sak, b, ldb, accumulate, c, ldc};
+    g.S = S;
+    g.seg_a = seg_a;
+    g.seg_b = seg_b;
+    run(isa, g);
+}
+
 void pack_b(GemmIsa isa, int K, int N, const float* b, long ldb, PackedB& out) {
     if (!gemm_isa_supported(isa))
         throw std::invalid_argument(std::string("pack_b: this CPU cannot run ") +
@@ -515,7 +605,7 @@ void pack_b(GemmIsa isa, int K, int N, const float* b, long ldb, PackedB& out) {
             for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
                 nc = avx2_panel_width(N - j0);
                 const long ldp = 8 * ((nc + 7) / 8);
-                pack_panel_avx2(K, b + j0, ldb, nc, ldp, dst);
+                pack_panel_avx2(K, b + j0, KRows{ldb, K, 0}, 0, nc, ldp, dst);
                 dst += K * ldp;
             }
             return;

@@ -31,6 +31,20 @@ void gemm_small(int M, int N, int K, const float* a, long sam, long sak, const f
 void gemm_small(GemmIsa isa, int M, int N, int K, const float* a, long sam, long sak,
                 const float* b, long ldb, bool accumulate, float* c, long ldc);
 
+/// C (M,N) (+)= sum over j = 0..S-1 of A_j·B_j, products of depth K each: A_j(m,k) =
+/// a[j*seg_a + m*sam + k*sak] and B_j row-major at b + j*seg_b with leading dimension ldb (the
+/// segment strides may be negative); accumulate applies to the first. The same sums, in the same
+/// order and to the bit, as S gemm_small calls in turn (j = 0 first, the later ones accumulating).
+/// Where the kernels pack both operands (AVX2, M > 64, sam = 1, N >= 16) it is one product of depth
+/// S*K, so C and the packing per call are touched once for all S: the recurrent weight gradient
+/// over several steps (at N = 100 the per-step product of depth B = 64 spends about half its time
+/// there).
+void gemm_small_segments(int M, int N, int K, int S, const float* a, long sam, long sak, long seg_a,
+                         const float* b, long ldb, long seg_b, bool accumulate, float* c, long ldc);
+void gemm_small_segments(GemmIsa isa, int M, int N, int K, int S, const float* a, long sam,
+                         long sak, long seg_a, const float* b, long ldb, long seg_b,
+                         bool accumulate, float* c, long ldc);
+
 /// B (K,N) copied once into the column panels the kernels of `isa` read (zero-padded, each panel's
 /// rows contiguous), for many products with the same B: the recurrent matrix in every step of a
 /// sweep. Reading it so costs no packing per call, and its rows do not alias in L1 (at N = 256 a

@@ -1,8 +1,8 @@
 // CPU forward / loss / BPTT backward of one network on one batch (see rnn.hpp). FLOPs per
 // trial-step: 2N^2 forward (one GEMM per step), 2N^2 for the delta recurrence (one GEMM per step)
-// and 2N^2 for the weight gradient (one product of depth B per step, summed while delta_t is in
-// cache). The products go through gemm_strided (blas.hpp): hand-written kernels for float,
-// cblas_dgemm for double.
+// and 2N^2 for the weight gradient (products of depth B per step, summed a few steps at a time
+// while delta_t is in cache). The products go through gemm_strided (blas.hpp): hand-written
+// kernels for float, cblas_dgemm for double.
 #include "kernels/cpu/rnn.hpp"
 
 #include <algorithm>
@@ -43,6 +43,31 @@ public:
 private:
     PackedB packed_;
 };
+
+/// grad_w_rec (N,N) += sum over t = t_hi, t_hi-1, .., t_hi-steps+1 (in that order) of
+/// delta_t^T h_t, delta_t = da + t*BN and h_t = h + t*BN, each (B,N): products of depth B. Float
+/// makes them one product of depth steps*B (gemm_small_segments: the same sums, in the same order,
+/// with grad_w_rec and the packing touched once).
+template <class Real>
+void weight_gradient(int N, int B, int t_hi, int steps, const Real* da, const Real* h,
+                     Real* grad_w_rec) {
+    const long BN = static_cast<long>(B) * N;
+    for (int t = t_hi; t > t_hi - steps; --t)
+        gemm_strided(N, N, B, da + t * BN, 1, N, h + t * BN, N, true, grad_w_rec, N);
+}
+
+template <>
+void weight_gradient<float>(int N, int B, int t_hi, int steps, const float* da, const float* h,
+                            float* grad_w_rec) {
+    const long BN = static_cast<long>(B) * N;
+    gemm_small_segments(N, N, B, steps, da + t_hi * BN, 1, N, -BN, h + t_hi * BN, N, -BN, true,
+                        grad_w_rec, N);
+}
+
+/// Steps per weight-gradient product: a depth of about 256 (B = 64: 4 steps).
+int weight_gradient_steps(int B) {
+    return std::max(1, 256 / std::max(B, 1));
+}
 
 }  // namespace
 
@@ -173,15 +198,18 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
     const long BN = static_cast<long>(B) * N;
     const Real keep = Real(1) - alpha;
     std::fill(dh, dh + BN, Real(0));
-    // The gradients of W_rec, W_in and b are summed step by step while delta_t is in cache, over
-    // t = T-1..0 and, within a step, b = 0..B-1: grad_w_rec += delta_t^T h_t (a product of depth
-    // B; h_0 = 0 adds nothing), grad_w_in^T (I,N) and grad_b in the element-wise loop.
+    // The gradients of W_rec, W_in and b are summed while delta_t is in cache, over t = T-1..0
+    // and, within a step, b = 0..B-1: grad_w_rec += delta_t^T h_t (products of depth B, a few
+    // steps per call; h_0 = 0 adds nothing), grad_w_in^T (I,N) and grad_b in the element-wise loop.
     std::fill(grad_w_rec, grad_w_rec + static_cast<long>(N) * N, Real(0));
     std::fill(grad_b, grad_b + N, Real(0));
     static thread_local std::vector<Real> grad_w_in_t;
     grad_w_in_t.assign(static_cast<std::size_t>(I) * N, Real(0));
     static thread_local StepProduct<Real> step;
     step.set(N, w_rec);
+    // The weight gradient of steps t_hi down to t waits until `group` steps are there (or t = 1).
+    const int group = weight_gradient_steps(B);
+    int t_hi = T - 1;
     for (int t = T - 1; t >= 0; --t) {
         Real* da = th + t * BN;
         const Real* tanh_a = tanh_in_h ? h + (t + 1) * BN : da;
@@ -227,7 +255,10 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
         }
         if (t > 0) {
             step.apply(B, da, dh);
-            gemm_strided(N, N, B, da, 1, N, h + t * BN, N, true, grad_w_rec, N);
+            if (t_hi - t + 1 == group || t == 1) {
+                weight_gradient(N, B, t_hi, t_hi - t + 1, th, h, grad_w_rec);
+                t_hi = t - 1;
+            }
         }
     }
     transpose(I, N, grad_w_in_t.data(), N, grad_w_in, I);
