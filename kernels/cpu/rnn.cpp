@@ -46,8 +46,8 @@ private:
 
 /// grad_w_rec (N,N) += sum over t = t_hi, t_hi-1, .., t_hi-steps+1 (in that order) of
 /// delta_t^T h_t, delta_t = da + t*BN and h_t = h + t*BN, each (B,N): products of depth B. Float
-/// makes them one product of depth steps*B (gemm_small_segments: the same sums, in the same order,
-/// with grad_w_rec and the packing touched once).
+/// goes to gemm_small_segments (the same sums, in the same order; with AVX2 one product of depth
+/// steps*B, grad_w_rec and the packing touched once).
 template <class Real>
 void weight_gradient(int N, int B, int t_hi, int steps, const Real* da, const Real* h,
                      Real* grad_w_rec) {
