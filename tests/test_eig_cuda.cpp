@@ -119,7 +119,9 @@ TEST(CudaEig, OnChipUpToN170OnHopper) {
 TEST(CudaEig, AgreesWithTheCpuTwin_K16_N100) {
     REQUIRE_DEVICE();
     std::vector<Case> cases;
-    for (int k = 0; k < (testutil::gpu_emulated() ? 4 : 16); ++k)
+    // On the emulated device 4 matrices, 2 under ThreadSanitizer (about 10 s each there).
+    const int K = testutil::gpu_emulated() ? (testutil::kThreadSanitizer ? 2 : 4) : 16;
+    for (int k = 0; k < K; ++k)
         cases.push_back({"ei" + std::to_string(k), 100, ei_random(100, 0.8, Init::Normal, 70 + k)});
     std::vector<int> info;
     auto got = kernel(cases, info);
@@ -135,8 +137,9 @@ TEST(CudaEig, AgreesWithTheCpuTwin_K16_N100) {
 TEST(CudaEig, SameBitsOnEveryRun_K32_N64) {
     REQUIRE_DEVICE();
     std::vector<Case> cases;
-    for (int k = 0; k < (testutil::gpu_emulated() ? 6 : 32); ++k)
-        cases.push_back({"g", 64, gaussian(64, 300 + k)});
+    // On the emulated device 6 matrices, 3 under ThreadSanitizer (each runs twice there).
+    const int K = testutil::gpu_emulated() ? (testutil::kThreadSanitizer ? 3 : 6) : 32;
+    for (int k = 0; k < K; ++k) cases.push_back({"g", 64, gaussian(64, 300 + k)});
     std::vector<int> i1, i2;
     auto a = kernel(cases, i1), b = kernel(cases, i2);
     for (std::size_t k = 0; k < cases.size(); ++k)
