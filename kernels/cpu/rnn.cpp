@@ -161,6 +161,12 @@ static __attribute__((target("avx2"))) void forward_avx2(const RnnDims& d, const
                                                          float* y) {
     forward_body(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
 }
+static __attribute__((target("avx512f,avx512vl"))) void forward_avx512(
+    const RnnDims& d, const float* w_rec, const float* w_in, const float* b, const float* w_out,
+    const float* b_out, const float* x, const float* noise, float alpha, float* h, float* th,
+    float* y) {
+    forward_body(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
+}
 #endif
 
 template <class Real>
@@ -168,9 +174,12 @@ void rnn_forward(const RnnDims& d, const Real* w_rec, const Real* w_in, const Re
                  const Real* w_out, const Real* b_out, const Real* x, const Real* noise, Real alpha,
                  Real* h, Real* th, Real* y) {
 #if defined(EIRNN_RNN_AVX2)
-    if constexpr (std::is_same_v<Real, float>)
+    if constexpr (std::is_same_v<Real, float>) {
+        if (gemm_small_isa() == GemmIsa::Avx512)
+            return forward_avx512(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
         if (gemm_small_isa() != GemmIsa::Portable)
             return forward_avx2(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
+    }
 #endif
     forward_body(d, w_rec, w_in, b, w_out, b_out, x, noise, alpha, h, th, y);
 }
@@ -278,6 +287,14 @@ static __attribute__((target("avx2"))) void backward_avx2(
     backward_body(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha, dh, grad_w_rec,
                   grad_w_in, grad_b, grad_w_out, grad_b_out);
 }
+static __attribute__((target("avx512f,avx512vl"))) void backward_avx512(
+    const RnnDims& d, const float* w_rec, const float* w_out, const float* x, const float* h,
+    float* th, bool tanh_in_h, const float* grad_y, const float* grad_h_extra, float alpha,
+    float* dh, float* grad_w_rec, float* grad_w_in, float* grad_b, float* grad_w_out,
+    float* grad_b_out) {
+    backward_body(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha, dh, grad_w_rec,
+                  grad_w_in, grad_b, grad_w_out, grad_b_out);
+}
 #endif
 
 template <class Real>
@@ -286,10 +303,15 @@ void rnn_backward(const RnnDims& d, const Real* w_rec, const Real* w_out, const 
                   const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec, Real* grad_w_in,
                   Real* grad_b, Real* grad_w_out, Real* grad_b_out) {
 #if defined(EIRNN_RNN_AVX2)
-    if constexpr (std::is_same_v<Real, float>)
+    if constexpr (std::is_same_v<Real, float>) {
+        if (gemm_small_isa() == GemmIsa::Avx512)
+            return backward_avx512(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra,
+                                   alpha, dh, grad_w_rec, grad_w_in, grad_b, grad_w_out,
+                                   grad_b_out);
         if (gemm_small_isa() != GemmIsa::Portable)
             return backward_avx2(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha,
                                  dh, grad_w_rec, grad_w_in, grad_b, grad_w_out, grad_b_out);
+    }
 #endif
     backward_body(d, w_rec, w_out, x, h, th, tanh_in_h, grad_y, grad_h_extra, alpha, dh, grad_w_rec,
                   grad_w_in, grad_b, grad_w_out, grad_b_out);
