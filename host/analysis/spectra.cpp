@@ -59,9 +59,9 @@ int lapack_lwork(double query) {
 }
 
 /// Reusable LAPACK workspaces for N x N matrices (one per thread).
-class Workspace {
+class LapackWorkspace {
 public:
-    explicit Workspace(int N) : N_(N), a_(std::size_t(N) * N), wr_(N), wi_(N), s_(N) {
+    explicit LapackWorkspace(int N) : N_(N), a_(std::size_t(N) * N), wr_(N), wi_(N), s_(N) {
         double q = 0;
         lapack_int iq = 0;
         LAPACKE_dgeev_work(LAPACK_COL_MAJOR, 'N', 'N', N, a_.data(), N, wr_.data(), wi_.data(),
@@ -170,7 +170,7 @@ void parallel_over(int K, int N, int threads, Body body) {
 #pragma omp parallel num_threads(thread_count(threads, K))
     {
         try {
-            Workspace ws(N);
+            LapackWorkspace ws(N);
 #pragma omp for schedule(dynamic, 1)
             for (int k = 0; k < K; ++k) {
                 try {
@@ -193,7 +193,7 @@ void check_shape(int K, int N) {
 }
 
 /// Metrics of one matrix; its singular values go to sv_out (N) when non-null.
-SpectralMetrics metrics_with(Workspace& ws, const double* w, int N, std::span<const cplx> eig,
+SpectralMetrics metrics_with(LapackWorkspace& ws, const double* w, int N, std::span<const cplx> eig,
                              int outliers, double dt, double* sv_out) {
     SpectralMetrics m;
     if (outliers < 0) throw InputError("outliers must be >= 0");
@@ -260,14 +260,14 @@ template <class Real>
 void batched(const Real* w, int K, int N, cplx* out, int threads) {
     check_shape(K, N);
     const std::size_t nn = std::size_t(N) * N;
-    parallel_over(K, N, threads, [&](Workspace& ws, int k) {
+    parallel_over(K, N, threads, [&](LapackWorkspace& ws, int k) {
         ws.eigenvalues(w + k * nn, out + std::size_t(k) * N);
     });
 }
 
 /// One row of an analysis table: matrix k (wd, double) with its sorted spectrum eig; its singular
 /// values into sv_out (K,N) row k when non-null.
-void table_row(Workspace& ws, MetricsTable& t, int k, const double* wd, int N,
+void table_row(LapackWorkspace& ws, MetricsTable& t, int k, const double* wd, int N,
                std::span<const cplx> eig, std::span<const std::int8_t> sign, bool shared_sign,
                int outliers, double* sv_out) {
     SpectralMetrics m = metrics_with(ws, wd, N, eig, outliers, 1e-3,
@@ -300,7 +300,7 @@ MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8
     t.names = metric_names();
     t.columns.assign(t.names.size(), std::vector<double>(K, kNaN));
     if (!solver) {
-        parallel_over(K, N, threads, [&](Workspace& ws, int k) {
+        parallel_over(K, N, threads, [&](LapackWorkspace& ws, int k) {
             std::vector<double> wd(w + k * nn, w + (k + 1) * nn);
             std::vector<cplx> eig(N);
             ws.eigenvalues(wd.data(), eig.data());
@@ -326,7 +326,7 @@ MetricsTable analyse_impl(const Real* w, int K, int N, std::span<const std::int8
         }
         eig.resize(std::size_t(kc) * N);
         solver->eigenvalues(wd, kc, N, eig.data());
-        parallel_over(kc, N, threads, [&](Workspace& ws, int j) {
+        parallel_over(kc, N, threads, [&](LapackWorkspace& ws, int j) {
             std::span<const cplx> e(eig.data() + std::size_t(j) * N, N);
             table_row(ws, t, k0 + j, wd + std::size_t(j) * nn, N, e, sign, shared_sign, outliers,
                       sv_out);
@@ -343,7 +343,7 @@ std::vector<cplx> eigenvalues(const double* w, int N) {
     if (!all_finite(w, std::size_t(N) * N))
         throw InputError("eigenvalues: the matrix has NaN or infinite entries");
     SingleThreadedBlas blas_guard;
-    Workspace ws(N);
+    LapackWorkspace ws(N);
     std::vector<cplx> out(N);
     if (!ws.eigenvalues(w, out.data())) throw Error("dgeev did not converge");
     return out;
@@ -365,7 +365,7 @@ SpectralMetrics spectral_metrics(const double* w, int N, std::span<const cplx> e
                                  double dt, double* sv_out) {
     check_shape(1, N);
     SingleThreadedBlas blas_guard;
-    Workspace ws(N);
+    LapackWorkspace ws(N);
     return metrics_with(ws, w, N, eig, outliers, dt, sv_out);
 }
 
