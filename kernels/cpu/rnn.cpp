@@ -72,9 +72,10 @@ int weight_gradient_steps(int B) {
 }  // namespace
 
 // The element-wise loops of the forward and backward (inputs, activation updates, the small
-// gradients) vectorise as wide as the CPU allows: their bodies are inlined into a copy built for
-// AVX2 (without FMA, so every element gets the same operations, rounded the same way, as in the
-// baseline build) and the float entry points pick it when gemm_small does.
+// gradients) vectorise as wide as the CPU allows: their bodies are inlined into copies built for
+// AVX-512 and for AVX2, and the float entry points pick the one gemm_small runs. This file is
+// compiled with -ffp-contract=off (CMakeLists.txt) and the AVX2 copy without FMA, so every element
+// gets the same operations, rounded the same way, in every copy and in the baseline build.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define EIRNN_RNN_AVX2 1
 #define EIRNN_BODY inline __attribute__((always_inline))
