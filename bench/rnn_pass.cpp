@@ -58,10 +58,10 @@ int main(int argc, char** argv) {
                                 x.data(), static_cast<const float*>(nullptr), 1.0f, h.data(),
                                 th.data(), y.data());
         const auto t1 = clock::now();
-        eirnn::cpu::rnn_backward(d, w.data(), w_out.data(), x.data(), h.data(), th.data(), true,
-                                 grad_y.data(), static_cast<const float*>(nullptr), 1.0f, dh.data(),
-                                 g_rec.data(), g_in.data(), g_b.data(), g_out.data(),
-                                 g_b_out.data());
+        eirnn::cpu::rnn_backward(d, w.data(), w_out.data(), x.data(), h.data(),
+                                 static_cast<float*>(nullptr), true, grad_y.data(),
+                                 static_cast<const float*>(nullptr), 1.0f, dh.data(), g_rec.data(),
+                                 g_in.data(), g_b.data(), g_out.data(), g_b_out.data());
         const auto t2 = clock::now();
         fw.push_back(std::chrono::duration<double>(t1 - t0).count());
         bw.push_back(std::chrono::duration<double>(t2 - t1).count());

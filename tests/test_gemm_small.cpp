@@ -410,6 +410,79 @@ TEST(GemmSmallInRnn, FloatPassMatchesDouble) {
     }
 }
 
+// Plain steps without th: the backward keeps only a group of steps' deltas, in a ring of blocks,
+// and gives the same gradients to the bit as with th, for T shorter than a group, T not a multiple
+// of it, T = 1, and with an extra gradient of the states. Without th and without tanh in h it
+// refuses.
+template <class Real>
+void expect_backward_without_th_same_bits() {
+    for (RnnDims d : {RnnDims{9, 37, 3, 2, 6}, RnnDims{64, 30, 2, 1, 11}, RnnDims{5, 20, 1, 1, 1},
+                      RnnDims{128, 17, 2, 3, 7}}) {
+        for (bool extra : {false, true}) {
+            std::mt19937 gen(11);
+            std::normal_distribution<double> normal(0.0, 1.0);
+            auto draw = [&](std::size_t n, double scale) {
+                std::vector<Real> v(n);
+                for (Real& x : v) x = static_cast<Real>(scale * normal(gen));
+                return v;
+            };
+            const std::size_t N = d.N, BN = static_cast<std::size_t>(d.B) * d.N;
+            const std::size_t TB = static_cast<std::size_t>(d.T) * d.B;
+            const std::vector<Real> w_rec = draw(N * N, 1.5 / std::sqrt(double(N))),
+                                    w_in = draw(N * d.I, 1.0), b = draw(N, 0.1),
+                                    w_out = draw(d.O * N, 1.0 / std::sqrt(double(N))),
+                                    b_out = draw(d.O, 0.1), x = draw(TB * d.I, 1.0),
+                                    grad_y = draw(TB * d.O, 1e-2),
+                                    ex = extra ? draw(d.T * BN, 1e-3) : std::vector<Real>();
+            std::vector<Real> h((d.T + 1) * BN), th(d.T * BN), y(TB * d.O);
+            rnn_forward(d, w_rec.data(), w_in.data(), b.data(), w_out.data(), b_out.data(),
+                        x.data(), static_cast<const Real*>(nullptr), Real(1), h.data(), th.data(),
+                        y.data());
+            std::vector<std::vector<Real>> out[2];
+            for (int with_th = 0; with_th < 2; ++with_th) {
+                std::vector<Real> dh(BN), g_rec(N * N), g_in(N * d.I), g_b(N), g_out(d.O * N),
+                    g_b_out(d.O);
+                rnn_backward(d, w_rec.data(), w_out.data(), x.data(), h.data(),
+                             with_th ? th.data() : static_cast<Real*>(nullptr), true, grad_y.data(),
+                             extra ? ex.data() : static_cast<const Real*>(nullptr), Real(1),
+                             dh.data(), g_rec.data(), g_in.data(), g_b.data(), g_out.data(),
+                             g_b_out.data());
+                out[with_th] = {dh, g_rec, g_in, g_b, g_out, g_b_out};
+            }
+            for (std::size_t t = 0; t < out[0].size(); ++t) {
+                ASSERT_EQ(out[0][t].size(), out[1][t].size());
+                double worst = 0;
+                for (std::size_t i = 0; i < out[0][t].size(); ++i)
+                    worst = std::max(worst, std::fabs(double(out[0][t][i]) - out[1][t][i]));
+                EXPECT_EQ(std::memcmp(out[0][t].data(), out[1][t].data(),
+                                      out[0][t].size() * sizeof(Real)),
+                          0)
+                    << "tensor " << t << ", B=" << d.B << " N=" << d.N << " T=" << d.T
+                    << (extra ? ", extra" : "") << ": largest difference " << worst;
+            }
+            // grad_w_rec sums delta_t^T h_t over t >= 1 (h_0 = 0): nothing to compare at T = 1.
+            double mag = 0;
+            for (Real v : out[0][1]) mag = std::max(mag, std::fabs(double(v)));
+            if (d.T > 1) {
+                EXPECT_GT(mag, 0.0) << "grad_w_rec is all zero, B=" << d.B << " T=" << d.T;
+            }
+        }
+    }
+    const RnnDims d{4, 8, 1, 1, 3};
+    std::vector<Real> w(64), wi(8), bb(8), wo(8), bo(1), x(12), h(4 * 32), gy(12), dh(32), g(64),
+        gi(8), gb(8), go(8), gbo(1);
+    EXPECT_THROW(
+        rnn_backward(d, w.data(), wo.data(), x.data(), h.data(), static_cast<Real*>(nullptr), false,
+                     gy.data(), static_cast<const Real*>(nullptr), Real(0.5), dh.data(), g.data(),
+                     gi.data(), gb.data(), go.data(), gbo.data()),
+        std::invalid_argument);
+}
+
+TEST(GemmSmallInRnn, BackwardWithoutThGivesTheSameBits) {
+    expect_backward_without_th_same_bits<float>();
+    expect_backward_without_th_same_bits<double>();
+}
+
 // The activation (kernels/cpu/activation.cpp), built per instruction set like the GEMM and
 // dispatched with it: within a few float ulp of tanh in double on every input class (tiny, the
 // steep middle, saturation, zero), of the sign of x, and tails of any length (n not a multiple of

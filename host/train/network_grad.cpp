@@ -56,8 +56,10 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
         grad_h = ws.grad_h.data();
     }
     std::fill(grad, grad + L.total, Real(0));
-    cpu::rnn_backward(d, ws.w_eff.data(), p + L.w_out, x, ws.h.data(), ws.th.data(),
-                      cpu::tanh_in_states(alpha, noise), ws.grad_y.data(), grad_h, alpha,
+    // Plain steps keep tanh(a_t) in h, and the deltas are not needed afterwards: no th.
+    const bool plain = cpu::tanh_in_states(alpha, noise);
+    cpu::rnn_backward(d, ws.w_eff.data(), p + L.w_out, x, ws.h.data(),
+                      plain ? nullptr : ws.th.data(), plain, ws.grad_y.data(), grad_h, alpha,
                       ws.dh.data(), grad + L.w_rec, grad + L.w_in, grad + L.b, grad + L.w_out,
                       grad + L.b_out);
     Real* gw = grad + L.w_rec;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <type_traits>
 #include <vector>
 
@@ -44,24 +45,23 @@ private:
     PackedB packed_;
 };
 
-/// grad_w_rec (N,N) += sum over t = t_hi, t_hi-1, .., t_hi-steps+1 (in that order) of
-/// delta_t^T h_t, delta_t = da + t*BN and h_t = h + t*BN, each (B,N): products of depth B. Float
-/// goes to gemm_small_segments (the same sums, in the same order; with AVX2 one product of depth
-/// steps*B, grad_w_rec and the packing touched once).
+/// grad_w_rec (N,N) += sum over j = 0..steps-1 (in that order) of delta_{t_hi-j}^T h_{t_hi-j},
+/// each (B,N), the blocks of step t_hi at da_hi and h_hi and those of the steps before it B*N
+/// floats lower: products of depth B. Float goes to gemm_small_segments (the same sums, in the
+/// same order; with AVX2 one product of depth steps*B, grad_w_rec and the packing touched once).
 template <class Real>
-void weight_gradient(int N, int B, int t_hi, int steps, const Real* da, const Real* h,
+void weight_gradient(int N, int B, int steps, const Real* da_hi, const Real* h_hi,
                      Real* grad_w_rec) {
     const long BN = static_cast<long>(B) * N;
-    for (int t = t_hi; t > t_hi - steps; --t)
-        gemm_strided(N, N, B, da + t * BN, 1, N, h + t * BN, N, true, grad_w_rec, N);
+    for (int j = 0; j < steps; ++j)
+        gemm_strided(N, N, B, da_hi - j * BN, 1, N, h_hi - j * BN, N, true, grad_w_rec, N);
 }
 
 template <>
-void weight_gradient<float>(int N, int B, int t_hi, int steps, const float* da, const float* h,
+void weight_gradient<float>(int N, int B, int steps, const float* da_hi, const float* h_hi,
                             float* grad_w_rec) {
     const long BN = static_cast<long>(B) * N;
-    gemm_small_segments(N, N, B, steps, da + t_hi * BN, 1, N, -BN, h + t_hi * BN, N, -BN, true,
-                        grad_w_rec, N);
+    gemm_small_segments(N, N, B, steps, da_hi, 1, N, -BN, h_hi, N, -BN, true, grad_w_rec, N);
 }
 
 /// Steps per weight-gradient product: a depth of about 256 (B = 64: 4 steps).
@@ -204,6 +204,8 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
                               const Real* h, Real* th, bool tanh_in_h, const Real* grad_y,
                               const Real* grad_h_extra, Real alpha, Real* dh, Real* grad_w_rec,
                               Real* grad_w_in, Real* grad_b, Real* grad_w_out, Real* grad_b_out) {
+    if (!th && !tanh_in_h)
+        throw std::invalid_argument("rnn_backward: th is needed unless tanh_in_h");
     const int B = d.B, N = d.N, I = d.I, O = d.O, T = d.T;
     const long BN = static_cast<long>(B) * N;
     const Real keep = Real(1) - alpha;
@@ -219,9 +221,17 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
     step.set(N, w_rec);
     // The weight gradient of steps t_hi down to t waits until `group` steps are there (or t = 1).
     const int group = weight_gradient_steps(B);
+    // Without th the deltas of a group live in `group` blocks that stay in cache, step t_hi in the
+    // last one and each step before it one block lower; th (T blocks) would be written out to
+    // memory and read back for nothing.
+    static thread_local std::vector<Real> ring;
+    if (!th) ring.resize(static_cast<std::size_t>(group) * BN);
+    auto delta_block = [&](int t, int hi) {
+        return th ? th + t * BN : ring.data() + (group - 1 - (hi - t)) * BN;
+    };
     int t_hi = T - 1;
     for (int t = T - 1; t >= 0; --t) {
-        Real* da = th + t * BN;
+        Real* da = delta_block(t, t_hi);
         const Real* tanh_a = tanh_in_h ? h + (t + 1) * BN : da;
         const Real* gy = grad_y + static_cast<long>(t) * B * O;
         const Real* xt = x + static_cast<long>(t) * B * I;
@@ -230,12 +240,10 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
         // prefetchers do not follow: the blocks of step t-1 (h_{t-1} for its weight gradient,
         // th_{t-1}, written there) are requested a row per row of this step.
         const Real* h_next = t > 0 ? h + (t - 1) * BN : nullptr;
-        const Real* th_next = t > 0 ? th + (t - 1) * BN : nullptr;
+        const Real* th_next = t > 0 && th ? th + (t - 1) * BN : nullptr;
         for (int bb = 0; bb < B; ++bb) {
-            if (h_next) {
-                prefetch_row(h_next + static_cast<long>(bb) * N, N, false);
-                prefetch_row(th_next + static_cast<long>(bb) * N, N, true);
-            }
+            if (h_next) prefetch_row(h_next + static_cast<long>(bb) * N, N, false);
+            if (th_next) prefetch_row(th_next + static_cast<long>(bb) * N, N, true);
             Real* dab = da + static_cast<long>(bb) * N;
             Real* dhb = dh + static_cast<long>(bb) * N;
             const Real* tb = tanh_a + static_cast<long>(bb) * N;
@@ -266,7 +274,8 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
         if (t > 0) {
             step.apply(B, da, dh);
             if (t_hi - t + 1 == group || t == 1) {
-                weight_gradient(N, B, t_hi, t_hi - t + 1, th, h, grad_w_rec);
+                weight_gradient(N, B, t_hi - t + 1, delta_block(t_hi, t_hi), h + t_hi * BN,
+                                grad_w_rec);
                 t_hi = t - 1;
             }
         }

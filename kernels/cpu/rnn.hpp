@@ -28,8 +28,10 @@ template <class Real>
 Real masked_mse(const RnnDims& d, const Real* y, const Real* target, const Real* mask,
                 Real* grad_y);
 
-/// BPTT backward through all T steps. th is overwritten (it becomes d loss / d a_t).
-///   tanh_in_h: tanh_in_states(alpha, noise) of the forward (tanh(a_t) is read from h, not th).
+/// BPTT backward through all T steps. th is overwritten (it becomes d loss / d a_t, the deltas).
+///   tanh_in_h: tanh_in_states(alpha, noise) of the forward (tanh(a_t) is read from h, not th);
+///   then th may be null: the deltas are not returned and the sweep keeps only a few steps of them,
+///   in cache (the same gradients, to the bit).
 ///   grad_h_extra: (T,B,N) extra d loss / d h_t (t = 1..T), e.g. a rate penalty, or null.
 ///   dh: (B,N) scratch. Gradients are overwritten (not accumulated):
 ///   grad_w_rec (N,N) w.r.t. the effective matrix, grad_w_in (N,I), grad_b (N), grad_w_out (O,N),
