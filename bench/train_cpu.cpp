@@ -84,7 +84,13 @@ int main(int argc, char** argv) {
     double ceiling = sgemm;
     std::string ceiling_from = "the 2048^3 SGEMM";
 #if defined(__x86_64__)
-    const eirnn::bench::FmaPeak fma = eirnn::bench::measure_fma_peak(threads);
+    // No GEMM outruns the FMA units: a peak below the SGEMM means the clock or the loop was
+    // disturbed while it was measured (a shared machine), so it is measured again, up to 3 times.
+    eirnn::bench::FmaPeak fma = eirnn::bench::measure_fma_peak(threads);
+    for (int retry = 0; retry < 2 && fma.peak() < sgemm; ++retry) {
+        eirnn::bench::FmaPeak again = eirnn::bench::measure_fma_peak(threads);
+        if (again.peak() > fma.peak()) fma = again;
+    }
     if (fma.peak() > ceiling) {
         ceiling = fma.peak();
         char what[160];
