@@ -9,6 +9,7 @@
 
 #include "host/core/model.hpp"
 #include "host/train/network_grad.hpp"
+#include "kernels/cpu/blas.hpp"
 
 namespace eirnn {
 namespace {
@@ -184,6 +185,33 @@ TEST(Init, SameSeedSameWeightsOtherSeedOther) {
     init_network(m, L, 6, sign, nullptr, c.data());
     EXPECT_EQ(a, b);
     EXPECT_NE(a, c);
+}
+
+// init_group runs the networks' LAPACK calls with one BLAS thread each (the networks themselves
+// run in parallel) and gives the BLAS thread count back; the weights do not depend on it.
+TEST(Init, GroupIndependentOfBlasThreadsWhichItRestores) {
+    GroupConfig c;
+    c.model.units = 160;
+    c.model.init = Init::Orthogonal;
+    c.networks = 3;
+    c.seed = 17;
+    cpu::set_blas_threads(2);
+    const int before = cpu::blas_threads();
+    const GroupParams a = init_group(c, 2, 1);
+    EXPECT_EQ(cpu::blas_threads(), before);
+    cpu::set_blas_threads(1);
+    const GroupParams b = init_group(c, 2, 1);
+    EXPECT_EQ(cpu::blas_threads(), 1);
+    cpu::set_blas_threads(before);
+    ASSERT_EQ(a.params.size(), b.params.size());
+    EXPECT_EQ(a.params, b.params);
+    // Each network is the one init_network makes from its seed alone.
+    std::vector<float> one(a.layout.total);
+    for (int k = 0; k < c.networks; ++k) {
+        init_network(c.model, a.layout, a.seeds[k], a.sign, nullptr, one.data());
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), a.params.begin() + k * a.layout.total))
+            << "network " << k;
+    }
 }
 
 TEST(Signs, LayoutAndRounding) {
