@@ -24,21 +24,10 @@
 
 #include "host/analysis/eig_solver.hpp"
 #include "host/core/error.hpp"
+#include "kernels/cpu/blas.hpp"
 
 namespace eirnn {
 namespace {
-
-/// OpenBLAS single-threaded while alive (each OpenMP thread runs its own LAPACK call).
-class SingleThreadedBlas {
-public:
-    SingleThreadedBlas() : saved_(openblas_get_num_threads()) { openblas_set_num_threads(1); }
-    ~SingleThreadedBlas() { openblas_set_num_threads(saved_); }
-    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
-private:
-    int saved_;
-};
 
 bool sorted_before(const cplx& a, const cplx& b) {
     double ma = std::abs(a), mb = std::abs(b);
@@ -165,7 +154,7 @@ int thread_count(int threads, int K) {
 template <class Body>
 void parallel_over(int K, int N, int threads, Body body) {
     if (K <= 0) return;
-    SingleThreadedBlas blas_guard;
+    cpu::SingleThreadedBlas blas_guard;
     std::exception_ptr error;
 #pragma omp parallel num_threads(thread_count(threads, K))
     {
@@ -342,7 +331,7 @@ std::vector<cplx> eigenvalues(const double* w, int N) {
     check_shape(1, N);
     if (!all_finite(w, std::size_t(N) * N))
         throw InputError("eigenvalues: the matrix has NaN or infinite entries");
-    SingleThreadedBlas blas_guard;
+    cpu::SingleThreadedBlas blas_guard;
     LapackWorkspace ws(N);
     std::vector<cplx> out(N);
     if (!ws.eigenvalues(w, out.data())) throw Error("dgeev did not converge");
@@ -364,7 +353,7 @@ void eigenvalues_batched(const double* w, int K, int N, cplx* out, int threads) 
 SpectralMetrics spectral_metrics(const double* w, int N, std::span<const cplx> eig, int outliers,
                                  double dt, double* sv_out) {
     check_shape(1, N);
-    SingleThreadedBlas blas_guard;
+    cpu::SingleThreadedBlas blas_guard;
     LapackWorkspace ws(N);
     return metrics_with(ws, w, N, eig, outliers, dt, sv_out);
 }

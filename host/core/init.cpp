@@ -165,8 +165,7 @@ GroupParams init_group(const GroupConfig& c, int I, int O) {
     if (has_mask) g.mask.resize(static_cast<std::size_t>(g.K) * NN);
     // The networks are initialised in parallel: their LAPACK calls (orthogonal init) take one BLAS
     // thread each, or BLAS's own threads would compete with them and spin on after the loop.
-    const int blas_before = cpu::blas_threads();
-    cpu::set_blas_threads(1);
+    const cpu::SingleThreadedBlas blas_guard;
 #pragma omp parallel for schedule(dynamic)
     for (int k = 0; k < g.K; ++k) {
         std::uint64_t seed = c.seed + static_cast<std::uint64_t>(k);
@@ -179,7 +178,6 @@ GroupParams init_group(const GroupConfig& c, int I, int O) {
         }
         init_network(c.model, g.layout, seed, g.sign, mk, g.params.data() + k * g.layout.total);
     }
-    cpu::set_blas_threads(blas_before);
     return g;
 }
 

@@ -52,4 +52,17 @@ inline void gemm_strided(int M, int N, int K, const double* a, long sam, long sa
 void set_blas_threads(int n);
 int blas_threads();
 
+/// BLAS single-threaded while alive (each OpenMP thread runs its own BLAS/LAPACK call); the count
+/// before is restored.
+class SingleThreadedBlas {
+public:
+    SingleThreadedBlas() : saved_(blas_threads()) { set_blas_threads(1); }
+    ~SingleThreadedBlas() { set_blas_threads(saved_); }
+    SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+    SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+private:
+    int saved_;
+};
+
 }  // namespace eirnn::cpu
