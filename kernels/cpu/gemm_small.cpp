@@ -1,15 +1,15 @@
 // Register-blocked SGEMM microkernels behind gemm_small (why: gemm_small.hpp). For C (M,N) (+)= A·B
-// C is cut into tiles of R rows x V vectors (AVX-512: 8 x 2x16 = 16 zmm accumulators; AVX2: 6 x 2x8
-// = 12 ymm, 3 x 3x8 for a last panel of 17..24 columns, up to 8 vectors for one or two rows) that
-// stay in registers for the whole K loop. Per k a tile loads V vectors of row k of
-// B, broadcasts R scalars A(m,k) (any strides) and does R x V FMAs.
-// Loops: K in blocks of kBlockK, then column panels (32 or 16 columns), then row tiles, so that one
-// panel of B stays in L1 while every row tile reuses it. B comes packed (pack_b, once for many
-// calls), is packed per panel when many rows reuse it, or is read in place; with AVX2 A is packed
-// too in that case. Tails: the last vector is masked (AVX-512 k-masks, AVX2 vmaskmov); fewer rows
-// use a smaller instantiation. Each element of C sums its k in order in one fp32 accumulator.
-// Segments (gemm_small_segments) are the K blocks' rows in turn where AVX2 packs both operands,
-// else one call each.
+// C is cut into tiles of R rows x V vectors (AVX-512: 8 x 2x16 = 16 zmm accumulators, 8 x 3x16 for
+// a last panel of 33..48 columns; AVX2: 6 x 2x8 = 12 ymm, 3 x 3x8 for a last panel of 17..24
+// columns, up to 8 vectors for one or two rows) that stay in registers for the whole K loop. Per k
+// a tile loads V vectors of row k of B, broadcasts R scalars A(m,k) (any strides) and does R x V
+// FMAs. Loops: K in blocks of kBlockK, then column panels (32 or 16 columns, the wider last ones
+// above), then row tiles, so that one panel of B stays in L1 while every row tile reuses it. B
+// comes packed (pack_b, once for many calls), is packed per panel when many rows reuse it, or is
+// read in place; with AVX2 A is packed too in that case. Tails: the last vector is masked (AVX-512
+// k-masks, AVX2 vmaskmov); fewer rows use a smaller instantiation. Each element of C sums its k in
+// order in one fp32 accumulator. Segments (gemm_small_segments) are the K blocks' rows in turn
+// where AVX2 packs both operands, else one call each.
 #include "kernels/cpu/gemm_small.hpp"
 
 #include <algorithm>
@@ -129,6 +129,15 @@ void gemm_portable(const GemmArgs& g) {
 // ---- AVX-512: 8 x 32 tiles ----
 
 constexpr int kRows512 = 8, kCols512 = 32;
+/// The last panel when 1..16 columns would be left after it: 33..48 columns, three vectors (8 x 3
+/// tiles, 24 accumulators), so no one-vector panel makes a second pass over A for them (at
+/// N = 100: 32 + 32 + 36 instead of 32 + 32 + 32 + 4).
+constexpr int kColsWide512 = 48;
+
+/// The width of the next AVX-512 column panel when `rest` columns are left.
+constexpr int avx512_panel_width(int rest) {
+    return rest > kCols512 && rest <= kColsWide512 ? rest : std::min(kCols512, rest);
+}
 
 /// C tile of R rows x V 16-float vectors over kc steps of k; `last` masks the last vector's lanes.
 template <int R, int V>
@@ -138,7 +147,7 @@ EIRNN_TARGET_AVX512 void tile_avx512(int kc, const float* a, long sam, long sak,
     __m512 acc[R][V];
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int v = 0; v < V; ++v)
             acc[r][v] =
                 accumulate ? _mm512_maskz_loadu_ps(v == V - 1 ? last : 0xFFFF, c + r * ldc + 16 * v)
@@ -149,20 +158,20 @@ EIRNN_TARGET_AVX512 void tile_avx512(int kc, const float* a, long sam, long sak,
     long ak = 0;
     for (int k = 0; k < kc; ++k, ak += sak, b += ldb) {
         __m512 bv[V];
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int v = 0; v < V; ++v)
             bv[v] =
                 v == V - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * v) : _mm512_loadu_ps(b + 16 * v);
 #pragma GCC unroll 8
         for (int r = 0; r < R; ++r) {
             const __m512 x = _mm512_set1_ps(ar[r][ak]);
-#pragma GCC unroll 2
+#pragma GCC unroll 3
             for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int v = 0; v < V; ++v)
             _mm512_mask_storeu_ps(c + r * ldc + 16 * v, v == V - 1 ? last : 0xFFFF, acc[r][v]);
 }
@@ -171,49 +180,52 @@ using Tile512 = void (*)(int, const float*, long, long, const float*, long, bool
                          __mmask16);
 
 /// tiles512[R-1][V-1].
-constexpr Tile512 kTiles512[kRows512][2] = {
-    {tile_avx512<1, 1>, tile_avx512<1, 2>}, {tile_avx512<2, 1>, tile_avx512<2, 2>},
-    {tile_avx512<3, 1>, tile_avx512<3, 2>}, {tile_avx512<4, 1>, tile_avx512<4, 2>},
-    {tile_avx512<5, 1>, tile_avx512<5, 2>}, {tile_avx512<6, 1>, tile_avx512<6, 2>},
-    {tile_avx512<7, 1>, tile_avx512<7, 2>}, {tile_avx512<8, 1>, tile_avx512<8, 2>},
+constexpr Tile512 kTiles512[kRows512][3] = {
+    {tile_avx512<1, 1>, tile_avx512<1, 2>, tile_avx512<1, 3>},
+    {tile_avx512<2, 1>, tile_avx512<2, 2>, tile_avx512<2, 3>},
+    {tile_avx512<3, 1>, tile_avx512<3, 2>, tile_avx512<3, 3>},
+    {tile_avx512<4, 1>, tile_avx512<4, 2>, tile_avx512<4, 3>},
+    {tile_avx512<5, 1>, tile_avx512<5, 2>, tile_avx512<5, 3>},
+    {tile_avx512<6, 1>, tile_avx512<6, 2>, tile_avx512<6, 3>},
+    {tile_avx512<7, 1>, tile_avx512<7, 2>, tile_avx512<7, 3>},
+    {tile_avx512<8, 1>, tile_avx512<8, 2>, tile_avx512<8, 3>},
 };
 
-/// Copies kc rows of a panel of B (vecs vectors, the last masked) to bp with row stride kCols512.
+/// Copies kc rows of a panel of B (vecs vectors, the last masked: zero past the panel's columns)
+/// to bp with row stride 16 * vecs.
 EIRNN_TARGET_AVX512 void pack_panel_avx512(int kc, const float* b, long ldb, int vecs,
                                            __mmask16 last, float* bp) {
-    for (int k = 0; k < kc; ++k, b += ldb, bp += kCols512) {
-        if (vecs == 2) {
-            _mm512_storeu_ps(bp, _mm512_loadu_ps(b));
-            _mm512_storeu_ps(bp + 16, _mm512_maskz_loadu_ps(last, b + 16));
-        } else {
-            _mm512_storeu_ps(bp, _mm512_maskz_loadu_ps(last, b));
-        }
+    for (int k = 0; k < kc; ++k, b += ldb, bp += 16 * vecs) {
+        for (int v = 0; v + 1 < vecs; ++v)
+            _mm512_storeu_ps(bp + 16 * v, _mm512_loadu_ps(b + 16 * v));
+        _mm512_storeu_ps(bp + 16 * (vecs - 1), _mm512_maskz_loadu_ps(last, b + 16 * (vecs - 1)));
     }
 }
 
 EIRNN_TARGET_AVX512 void gemm_avx512(const GemmArgs& g) {
-    alignas(64) float packed[kBlockK * kCols512];
+    alignas(64) float packed[kBlockK * kColsWide512];
     const bool pack = g.M > kPackRows;
     for (int k0 = 0; k0 < g.K; k0 += kBlockK) {
         const int kc = std::min(kBlockK, g.K - k0);
         const bool accumulate = g.accumulate || k0 > 0;
         const float* a = g.a + k0 * g.sak;
         const float* b = g.b + k0 * g.ldb;
-        for (int j0 = 0; j0 < g.N; j0 += kCols512) {
-            const int nc = std::min(kCols512, g.N - j0);
+        long offset = 0;  // of the panel in g.prepacked
+        for (int j0 = 0, nc = 0; j0 < g.N; j0 += nc) {
+            nc = avx512_panel_width(g.N - j0);
             const int vecs = (nc + 15) / 16;
             const __mmask16 last = static_cast<__mmask16>((1u << (nc - 16 * (vecs - 1))) - 1);
             const float* panel = b + j0;
             long ldp = g.ldb;
             if (g.prepacked) {
-                // Panels of kCols512 columns, each K rows, one after the other (pack_b).
-                panel = g.prepacked + static_cast<long>(j0 / kCols512) * g.K * kCols512 +
-                        static_cast<long>(k0) * kCols512;
-                ldp = kCols512;
+                // Panels of 16 * vecs columns, each K rows, one after the other (pack_b).
+                ldp = 16 * vecs;
+                panel = g.prepacked + offset + static_cast<long>(k0) * ldp;
+                offset += static_cast<long>(g.K) * ldp;
             } else if (pack) {
                 pack_panel_avx512(kc, panel, g.ldb, vecs, last, packed);
                 panel = packed;
-                ldp = kCols512;
+                ldp = 16 * vecs;
             }
             for (int i0 = 0; i0 < g.M; i0 += kRows512) {
                 const int rows = std::min(kRows512, g.M - i0);
@@ -583,14 +595,19 @@ void pack_b(GemmIsa isa, int K, int N, const float* b, long ldb, PackedB& out) {
     switch (isa) {
 #if defined(EIRNN_GEMM_X86)
         case GemmIsa::Avx512: {
-            const int panels = (N + kCols512 - 1) / kCols512;
-            out.data.resize(static_cast<std::size_t>(panels) * K * kCols512);
-            for (int p = 0; p < panels; ++p) {
-                const int j0 = p * kCols512, nc = std::min(kCols512, N - j0);
+            std::size_t size = 0;
+            for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
+                nc = avx512_panel_width(N - j0);
+                size += static_cast<std::size_t>(K) * 16 * ((nc + 15) / 16);
+            }
+            out.data.resize(size);
+            float* dst = out.data.data();
+            for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
+                nc = avx512_panel_width(N - j0);
                 const int vecs = (nc + 15) / 16;
                 const auto last = static_cast<__mmask16>((1u << (nc - 16 * (vecs - 1))) - 1);
-                pack_panel_avx512(K, b + j0, ldb, vecs, last,
-                                  out.data.data() + static_cast<std::size_t>(p) * K * kCols512);
+                pack_panel_avx512(K, b + j0, ldb, vecs, last, dst);
+                dst += static_cast<long>(K) * 16 * vecs;
             }
             return;
         }
