@@ -483,6 +483,73 @@ TEST(GemmSmallInRnn, BackwardWithoutThGivesTheSameBits) {
     expect_backward_without_th_same_bits<double>();
 }
 
+// The float forward, element by element: a_t = b + W_in x_t (terms m = 0..I-1, each product
+// rounded), then h_t's terms k = 0..N-1 added by one fused multiply-add each, in order; y_t
+// likewise from b_out over h_{t+1}. The forward computes y_{t-1} within step t's product (the
+// output layer in the recurrent product's columns), so this pins that both sums are the ordered
+// ones, to the bit: with spare lanes after N (N = 100), without (N = 32), more outputs than spare
+// lanes (N = 37, O = 20), T = 1, plain steps and leaky, noisy ones.
+TEST(GemmSmallInRnn, ForwardSumsInOrderToTheBit) {
+    for (RnnDims d : {RnnDims{64, 100, 2, 1, 5}, RnnDims{9, 32, 3, 2, 4}, RnnDims{7, 37, 2, 20, 3},
+                      RnnDims{5, 20, 1, 1, 1}}) {
+        for (bool plain : {true, false}) {
+            std::mt19937 gen(23);
+            std::normal_distribution<float> normal(0.0f, 1.0f);
+            auto draw = [&](std::size_t n, float scale) {
+                std::vector<float> v(n);
+                for (float& x : v) x = scale * normal(gen);
+                return v;
+            };
+            const int B = d.B, N = d.N, I = d.I, O = d.O, T = d.T;
+            const std::size_t BN = static_cast<std::size_t>(B) * N;
+            const std::size_t TB = static_cast<std::size_t>(T) * B;
+            const float scale = 1.5f / std::sqrt(static_cast<float>(N));
+            const std::vector<float> w_rec = draw(BN / B * N, scale), w_in = draw(N * I, 1.0f),
+                                     b = draw(N, 0.1f), w_out = draw(O * N, scale),
+                                     b_out = draw(O, 0.1f), x = draw(TB * I, 1.0f),
+                                     noise = draw(T * BN, 0.05f);
+            const float alpha = plain ? 1.0f : 0.2f;
+            const float* nz = plain ? nullptr : noise.data();
+            std::vector<float> h((T + 1) * BN), th(T * BN), y(TB * O);
+            rnn_forward(d, w_rec.data(), w_in.data(), b.data(), w_out.data(), b_out.data(),
+                        x.data(), nz, alpha, h.data(), th.data(), y.data());
+            long bad_a = 0, bad_y = 0;
+            std::vector<float> a(BN);  // a_t of every trial, then tanh in one call as the forward
+            for (int t = 0; t < T; ++t) {
+                for (int r = 0; r < B; ++r) {
+                    const float* hp = h.data() + t * BN + r * N;
+                    const float* xr = x.data() + (static_cast<std::size_t>(t) * B + r) * I;
+                    for (int i = 0; i < N; ++i) {
+                        float v = b[i];
+                        for (int m = 0; m < I; ++m) {
+                            const float p = w_in[i * I + m] * xr[m];
+                            v = v + p;
+                        }
+                        for (int k = 0; k < N; ++k) v = std::fma(hp[k], w_rec[i * N + k], v);
+                        a[r * N + i] = v;
+                    }
+                }
+                tanh_inplace(a.data(), static_cast<long>(BN));
+                for (int r = 0; r < B; ++r) {
+                    const float* hn = h.data() + (t + 1) * BN + r * N;
+                    const float* got = plain ? hn : th.data() + t * BN + r * N;
+                    bad_a += std::memcmp(a.data() + r * N, got, N * sizeof(float)) != 0;
+                    for (int o = 0; o < O; ++o) {
+                        float v = b_out[o];
+                        for (int k = 0; k < N; ++k) v = std::fma(hn[k], w_out[o * N + k], v);
+                        const float yo = y[(static_cast<std::size_t>(t) * B + r) * O + o];
+                        bad_y += std::memcmp(&v, &yo, sizeof v) != 0;
+                    }
+                }
+            }
+            EXPECT_EQ(bad_a, 0) << "rows of tanh(a_t) differing, B=" << B << " N=" << N
+                                << (plain ? ", plain" : "");
+            EXPECT_EQ(bad_y, 0) << "outputs differing, B=" << B << " N=" << N << " O=" << O
+                                << (plain ? ", plain" : "");
+        }
+    }
+}
+
 // The activation (kernels/cpu/activation.cpp), built per instruction set like the GEMM and
 // dispatched with it: within a few float ulp of tanh in double on every input class (tiny, the
 // steep middle, saturation, zero), of the sign of x, and tails of any length (n not a multiple of
