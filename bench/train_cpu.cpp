@@ -84,10 +84,11 @@ int main(int argc, char** argv) {
     double ceiling = sgemm;
     std::string ceiling_from = "the 2048^3 SGEMM";
 #if defined(__x86_64__)
-    // No GEMM outruns the FMA units: a peak below the SGEMM means the clock or the loop was
-    // disturbed while it was measured (a shared machine), so it is measured again, up to 3 times.
+    // On a shared machine one measurement of the FMA peak can lose its clock or a thread to other
+    // work (once 184 GFLOP/s instead of about 368: one FMA unit per core counted, not two), so it
+    // is measured three times and the largest kept.
     eirnn::bench::FmaPeak fma = eirnn::bench::measure_fma_peak(threads);
-    for (int retry = 0; retry < 2 && fma.peak() < sgemm; ++retry) {
+    for (int retry = 0; retry < 2; ++retry) {
         eirnn::bench::FmaPeak again = eirnn::bench::measure_fma_peak(threads);
         if (again.peak() > fma.peak()) fma = again;
     }
