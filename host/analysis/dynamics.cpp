@@ -398,8 +398,7 @@ public:
         }
         const int max_threads = threads_ > 0 ? threads_ : omp_get_max_threads();
         const int nt = std::max(1, std::min<int>(max_threads, static_cast<int>(jobs.size())));
-        const int blas_before = cpu::blas_threads();
-        cpu::set_blas_threads(1);
+        const cpu::SingleThreadedBlas blas_guard;  // restored on every exit
         std::exception_ptr err;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (std::size_t j = 0; j < jobs.size(); ++j) {
@@ -418,7 +417,6 @@ public:
                 if (!err) err = std::current_exception();
             }
         }
-        cpu::set_blas_threads(blas_before);
         if (err) std::rethrow_exception(err);
     }
 
@@ -463,8 +461,7 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
     const int max_threads = threads > 0 ? threads : omp_get_max_threads();
     const int nt = std::max(1, std::min(max_threads, n_prob));
     {
-        const int blas_before = cpu::blas_threads();
-        cpu::set_blas_threads(1);
+        const cpu::SingleThreadedBlas blas_guard;  // restored on every exit
         std::exception_ptr err;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (std::size_t t = 0; t < live.size(); ++t) {
@@ -475,7 +472,6 @@ std::vector<PointSet> find_fixed_points(std::span<const DynamicsProblem> problem
                 if (!err) err = std::current_exception();
             }
         }
-        cpu::set_blas_threads(blas_before);
         if (err) std::rethrow_exception(err);
     }
 

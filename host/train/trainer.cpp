@@ -86,8 +86,7 @@ Evaluation evaluate(const GroupConfig& cfg, const GroupParams& g, const Dataset&
     Evaluation ev;
     ev.loss.assign(g.K, 0.0f);
     ev.accuracy.assign(g.K, std::numeric_limits<float>::quiet_NaN());
-    const int blas_before = cpu::blas_threads();
-    cpu::set_blas_threads(1);
+    const cpu::SingleThreadedBlas blas_guard;  // restored on every exit
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
         Forward f;
@@ -108,7 +107,6 @@ Evaluation evaluate(const GroupConfig& cfg, const GroupParams& g, const Dataset&
             }
         }
     }
-    cpu::set_blas_threads(blas_before);
     return ev;
 }
 
@@ -221,8 +219,7 @@ void forward_trials(const ForwardParams& p, const float* x, int n, int T, double
     if (!(alpha > 0 && alpha <= 1)) throw InputError("alpha: must be in (0,1]");
     const std::size_t NN = static_cast<std::size_t>(N) * N, B = n;
     const int nthreads = threads > 0 ? threads : omp_get_max_threads();
-    const int blas_before = cpu::blas_threads();
-    cpu::set_blas_threads(1);
+    const cpu::SingleThreadedBlas blas_guard;  // restored on every exit
     // Time-major input, shared by every network.
     std::vector<float> xt(static_cast<std::size_t>(T) * B * I);
     for (std::size_t r = 0; r < B; ++r)
@@ -253,7 +250,6 @@ void forward_trials(const ForwardParams& p, const float* x, int n, int T, double
                 }
         }
     }
-    cpu::set_blas_threads(blas_before);
 }
 
 std::unique_ptr<ProgressBar> make_train_bar(const TrainProgress& progress, const GroupConfig& cfg,
