@@ -308,15 +308,16 @@ constexpr int kRowsWide = 4, kRowsWidePackedA = 3, kColsWide = 24;
 constexpr const Tile256* kTiles256Wide[kRowsWide] = {Tiles256<1, 3>::kFns, Tiles256<2, 3>::kFns,
                                                      Tiles256<3, 3>::kFns, Tiles256<4, 3>::kFns};
 
-/// C of at most 8 columns (the output layer's product y = h W_out^T per step): one vector per row,
-/// so tiles of up to 12 rows (12 accumulators). kTiles256Narrow[R-1][Masked].
+/// C of at most 8 columns (an output layer's product y = h W_out^T on its own: the forward's last
+/// step): one vector per row, so tiles of up to 12 rows (12 accumulators).
+/// kTiles256Narrow[R-1][Masked].
 constexpr int kRowsNarrow = 12;
 constexpr const Tile256* kTiles256Narrow[kRowsNarrow] = {
     Tiles256<1, 1>::kFns, Tiles256<2, 1>::kFns,  Tiles256<3, 1>::kFns,  Tiles256<4, 1>::kFns,
     Tiles256<5, 1>::kFns, Tiles256<6, 1>::kFns,  Tiles256<7, 1>::kFns,  Tiles256<8, 1>::kFns,
     Tiles256<9, 1>::kFns, Tiles256<10, 1>::kFns, Tiles256<11, 1>::kFns, Tiles256<12, 1>::kFns};
 
-/// One or two rows of C (the output layer's and the input layer's gradients over T*B rows): a
+/// One or two rows of C (the output layer's gradient, a few steps of B rows at a time): a
 /// 16-column panel would give 2 or 4 accumulators, too few to cover the FMA latency, so the
 /// panels are 1..8 vectors wide (one row) or 1..6 (two rows). kTilesSkinny[R-1][V-1][Masked].
 constexpr int kSkinnyV1 = 8, kSkinnyV2 = 6;
