@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 
 #include "host/core/model.hpp"
 #include "host/train/network_grad.hpp"
@@ -57,8 +58,10 @@ void check_gradients(const GradCase& gc) {
     for (std::size_t i = 0; i < lm.size(); ++i) lm[i] = (i % 5 == 0) ? 0.0 : 1.0;
     if (gc.dale == DaleMode::Project) project_dale(p.data() + L.w_rec, N, sign.data(), gc.axis, mk);
 
+    // Plain steps (alpha = 1, no noise) run in a workspace without th, as the CPU backend's.
     NetworkWorkspace<double> ws;
-    ws.resize(L, B, T, tc.l2_rate > 0);
+    ws.resize(L, B, T, tc.l2_rate > 0, gc.alpha != 1.0);
+    EXPECT_EQ(ws.th.empty(), gc.alpha == 1.0);
     std::vector<double> grad(L.total), scratch(L.total);
     network_loss_grad(m, tc, L, B, T, p.data(), sign.data(), mk, x.data(), y.data(), lm.data(),
                       static_cast<const double*>(nullptr), ws, grad.data());
@@ -105,6 +108,27 @@ TEST(Gradients, MatchFiniteDifferences_AllModes) {
                              (masked ? " masked" : ""));
                 check_gradients({d, alpha, masked, DaleAxis::Outgoing, 0.0, 0.0});
             }
+}
+
+// Leaky steps need th: a workspace sized without it is refused, not written past its end.
+TEST(Gradients, LeakyStepsRefuseAWorkspaceWithoutTh) {
+    const int N = 5, I = 2, O = 1, B = 2, T = 3;
+    const ModelConfig m = small_model(N, DaleMode::None, 0.3, false);
+    const TrainConfig tc;
+    const ParamLayout L = ParamLayout::make(N, I, O);
+    const std::vector<float> sign = make_signs(m);
+    std::vector<double> p(L.total, 0.1), x(T * B * I, 1.0), y(T * B * O, 0.5), lm(y.size(), 1.0),
+        grad(L.total);
+    NetworkWorkspace<double> ws;
+    ws.resize(L, B, T, false, false);
+    EXPECT_THROW(
+        network_loss_grad(m, tc, L, B, T, p.data(), sign.data(), nullptr, x.data(), y.data(),
+                          lm.data(), static_cast<const double*>(nullptr), ws, grad.data()),
+        std::logic_error);
+    ws.resize(L, B, T, false, true);
+    EXPECT_NO_THROW(network_loss_grad(m, tc, L, B, T, p.data(), sign.data(), nullptr, x.data(),
+                                      y.data(), lm.data(), static_cast<const double*>(nullptr), ws,
+                                      grad.data()));
 }
 
 TEST(Gradients, MatchFiniteDifferences_IncomingAxisAndPenalties) {

@@ -48,13 +48,13 @@ struct Workspace {
     std::vector<float> x, y, mask, noise, grad;
     NetworkWorkspace<float> net;
 
-    Workspace(const ParamLayout& L, int B, int T, bool noise_on, bool rate_on) {
+    Workspace(const ParamLayout& L, int B, int T, bool noise_on, bool rate_on, bool plain) {
         x.resize(static_cast<std::size_t>(T) * B * L.I);
         y.resize(static_cast<std::size_t>(T) * B * L.O);
         mask.resize(y.size());
         if (noise_on) noise.resize(static_cast<std::size_t>(T) * B * L.N);
         grad.resize(L.total);
-        net.resize(L, B, T, rate_on);
+        net.resize(L, B, T, rate_on, !plain);
     }
 };
 
@@ -124,7 +124,11 @@ void CpuBackend::train(const GroupConfig& cfg, const Dataset& data, TrainState& 
         if (progress) progress->epoch = e + 1;
 #pragma omp parallel num_threads(threads)
         {
-            Workspace ws(g.layout, B, data.T, cfg.model.sigma_rec > 0, cfg.train.l2_rate > 0);
+            // Plain steps (network_loss_grad: alpha = 1 in float, no noise) need no th.
+            const bool plain =
+                static_cast<float>(cfg.model.alpha) == 1.0f && !(cfg.model.sigma_rec > 0);
+            Workspace ws(g.layout, B, data.T, cfg.model.sigma_rec > 0, cfg.train.l2_rate > 0,
+                         plain);
 #pragma omp for schedule(dynamic, 1)
             for (int k = 0; k < K; ++k) {
                 if (st.diverged[k] || st.stopped[k]) continue;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "kernels/cpu/optimizer.hpp"
 #include "kernels/cpu/rnn.hpp"
@@ -11,12 +12,14 @@
 namespace eirnn {
 
 template <class Real>
-void NetworkWorkspace<Real>::resize(const ParamLayout& L, int B, int T, bool rate_penalty) {
+void NetworkWorkspace<Real>::resize(const ParamLayout& L, int B, int T, bool rate_penalty,
+                                    bool keep_th) {
     const std::size_t BN = static_cast<std::size_t>(B) * L.N;
     out.resize(static_cast<std::size_t>(T) * B * L.O);
     grad_y.resize(out.size());
     h.resize((T + 1) * BN);
-    th.resize(T * BN);
+    th.resize(keep_th ? T * BN : 0);
+    th.shrink_to_fit();
     dh.resize(BN);
     grad_h.resize(rate_penalty ? T * BN : 0);
     w_eff.resize(static_cast<std::size_t>(L.N) * L.N);
@@ -32,6 +35,11 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
     const RnnDims d{B, N, L.I, L.O, T};
     const Real alpha = static_cast<Real>(mc.alpha);
     const bool outgoing = mc.dale_axis == DaleAxis::Outgoing;
+    // Plain steps keep tanh(a_t) in h, and the deltas are not needed afterwards: no th.
+    const bool plain = cpu::tanh_in_states(alpha, noise);
+    if (!plain && ws.th.size() < static_cast<std::size_t>(T) * B * N)
+        throw std::logic_error(
+            "network_loss_grad: workspace sized without th for leaky or noisy steps");
     if (mc.dale == DaleMode::Reparam)
         reparam_effective(p + L.w_rec, ws.w_eff.data(), N, sign, mc.dale_axis, mask);
     else
@@ -56,8 +64,6 @@ LossParts network_loss_grad(const ModelConfig& mc, const TrainConfig& tc, const 
         grad_h = ws.grad_h.data();
     }
     std::fill(grad, grad + L.total, Real(0));
-    // Plain steps keep tanh(a_t) in h, and the deltas are not needed afterwards: no th.
-    const bool plain = cpu::tanh_in_states(alpha, noise);
     cpu::rnn_backward(d, ws.w_eff.data(), p + L.w_out, x, ws.h.data(),
                       plain ? nullptr : ws.th.data(), plain, ws.grad_y.data(), grad_h, alpha,
                       ws.dh.data(), grad + L.w_rec, grad + L.w_in, grad + L.b, grad + L.w_out,
