@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
@@ -155,14 +156,19 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
                       w_out_t.data() + static_cast<long>(k + 1) * O, row + N);
         }
         m_rec = m_wide.data();
-        wide.resize(static_cast<std::size_t>(B) * ldw);
+        wide.resize(static_cast<std::size_t>(B) * ldw + 16);
     }
+    // `wide` from a 64-byte boundary on, so that its rows' vectors do not straddle cache lines.
+    Real* const wide0 =
+        fused ? wide.data() + (-(reinterpret_cast<std::uintptr_t>(wide.data()) / sizeof(Real)) &
+                               (64 / sizeof(Real) - 1))
+              : nullptr;
     static thread_local StepProduct<Real> step;
     step.set(N, cols, m_rec);
     for (int t = 0; t < T; ++t) {
         Real* hn = h + (t + 1) * BN;
         Real* a = plain ? hn : th + t * BN;
-        Real* s = fused ? wide.data() : a;  // where the step's sums are built
+        Real* s = fused ? wide0 : a;  // where the step's sums are built
         const Real* xt = x + static_cast<long>(t) * B * I;
         // The blocks the next step writes (h_{t+2}, and th_{t+1} unless plain) are requested for
         // writing a row per row of this step, as the states never were in cache.
