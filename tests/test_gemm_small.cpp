@@ -339,6 +339,15 @@ TEST(GemmSmall, TransposePacksAwkwardShapes) {
         }
 }
 
+/// n values scale * N(0, 1) drawn from gen, as Real.
+template <class Real>
+std::vector<Real> normal_values(std::mt19937& gen, std::size_t n, double scale) {
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::vector<Real> v(n);
+    for (Real& x : v) x = static_cast<Real>(scale * normal(gen));
+    return v;
+}
+
 /// Forward, loss and backward of one network in Real on the given double data; returns h, y and
 /// every gradient, in double. plain: alpha = 1 and no noise (tanh(a_t) kept only in h), else
 /// alpha = 0.2 with the noise of in[6].
@@ -378,11 +387,8 @@ TEST(GemmSmallInRnn, FloatPassMatchesDouble) {
     for (RnnDims d :
          {RnnDims{9, 37, 3, 2, 6}, RnnDims{64, 300, 2, 1, 4}, RnnDims{64, 30, 2, 3, 11}}) {
         std::mt19937 gen(5);
-        std::normal_distribution<double> normal(0.0, 1.0);
         auto draw = [&](std::size_t n, double scale) {
-            std::vector<double> v(n);
-            for (double& x : v) x = scale * normal(gen);
-            return v;
+            return normal_values<double>(gen, n, scale);
         };
         const std::size_t N = d.N, BN = static_cast<std::size_t>(d.B) * d.N;
         const std::size_t TB = static_cast<std::size_t>(d.T) * d.B;
@@ -422,11 +428,8 @@ void expect_backward_without_th_same_bits() {
                       RnnDims{128, 17, 2, 3, 7}}) {
         for (bool extra : {false, true}) {
             std::mt19937 gen(11);
-            std::normal_distribution<double> normal(0.0, 1.0);
             auto draw = [&](std::size_t n, double scale) {
-                std::vector<Real> v(n);
-                for (Real& x : v) x = static_cast<Real>(scale * normal(gen));
-                return v;
+                return normal_values<Real>(gen, n, scale);
             };
             const std::size_t N = d.N, BN = static_cast<std::size_t>(d.B) * d.N;
             const std::size_t TB = static_cast<std::size_t>(d.T) * d.B;
@@ -496,11 +499,8 @@ TEST(GemmSmallInRnn, ForwardSumsInOrderToTheBit) {
                       RnnDims{5, 20, 1, 1, 1}}) {
         for (bool plain : {true, false}) {
             std::mt19937 gen(23);
-            std::normal_distribution<float> normal(0.0f, 1.0f);
             auto draw = [&](std::size_t n, float scale) {
-                std::vector<float> v(n);
-                for (float& x : v) x = scale * normal(gen);
-                return v;
+                return normal_values<float>(gen, n, scale);
             };
             const int B = d.B, N = d.N, I = d.I, O = d.O, T = d.T;
             const std::size_t BN = static_cast<std::size_t>(B) * N;

@@ -467,6 +467,17 @@ EIRNN_TARGET_AVX2 void gemm_avx2(const GemmArgs& g) {
     }
 }
 
+/// Floats of B (K,N) packed in column panels of width(columns left) columns, each padded to whole
+/// vectors of `lanes` floats (pack_b).
+std::size_t packed_floats(int K, int N, int lanes, int (*width)(int)) {
+    std::size_t size = 0;
+    for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
+        nc = width(N - j0);
+        size += static_cast<std::size_t>(K) * lanes * ((nc + lanes - 1) / lanes);
+    }
+    return size;
+}
+
 #endif  // EIRNN_GEMM_X86
 
 GemmIsa detect_isa() {
@@ -596,12 +607,7 @@ void pack_b(GemmIsa isa, int K, int N, const float* b, long ldb, PackedB& out) {
     switch (isa) {
 #if defined(EIRNN_GEMM_X86)
         case GemmIsa::Avx512: {
-            std::size_t size = 0;
-            for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
-                nc = avx512_panel_width(N - j0);
-                size += static_cast<std::size_t>(K) * 16 * ((nc + 15) / 16);
-            }
-            out.data.resize(size);
+            out.data.resize(packed_floats(K, N, 16, avx512_panel_width));
             float* dst = out.data.data();
             for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
                 nc = avx512_panel_width(N - j0);
@@ -613,12 +619,7 @@ void pack_b(GemmIsa isa, int K, int N, const float* b, long ldb, PackedB& out) {
             return;
         }
         case GemmIsa::Avx2: {
-            std::size_t size = 0;
-            for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
-                nc = avx2_panel_width(N - j0);
-                size += static_cast<std::size_t>(K) * 8 * ((nc + 7) / 8);
-            }
-            out.data.resize(size);
+            out.data.resize(packed_floats(K, N, 8, avx2_panel_width));
             float* dst = out.data.data();
             for (int j0 = 0, nc = 0; j0 < N; j0 += nc) {
                 nc = avx2_panel_width(N - j0);
