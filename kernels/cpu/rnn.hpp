@@ -1,6 +1,7 @@
 // CPU reference and backend kernels of one network's forward pass, masked MSE and BPTT backward.
-// Real = float (the backend) or double (finite-difference tests). Per-step products go to BLAS
-// (single-threaded inside; the backend runs networks in parallel). Shapes in kernels/rnn_args.hpp.
+// Real = float (the backend) or double (finite-difference tests). The products go to gemm_small's
+// own kernels for float and to BLAS for double (single-threaded inside; the backend runs networks
+// in parallel). Shapes in kernels/rnn_args.hpp.
 #pragma once
 #include "kernels/rnn_args.hpp"
 
