@@ -148,13 +148,8 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
     const Real* m_rec = w_rec_t.data();
     if constexpr (fused) {
         m_wide.resize(static_cast<std::size_t>(N) * cols);
-        for (int k = 0; k < N; ++k) {
-            Real* row = m_wide.data() + static_cast<long>(k) * cols;
-            std::copy(w_rec_t.data() + static_cast<long>(k) * N,
-                      w_rec_t.data() + static_cast<long>(k + 1) * N, row);
-            std::copy(w_out_t.data() + static_cast<long>(k) * O,
-                      w_out_t.data() + static_cast<long>(k + 1) * O, row + N);
-        }
+        transpose(N, N, w_rec, N, m_wide.data(), cols);
+        transpose(O, N, w_out, N, m_wide.data() + N, cols);
         m_rec = m_wide.data();
         wide.resize(static_cast<std::size_t>(B) * ldw + 16);
     }
