@@ -238,6 +238,46 @@ TEST_P(GemmSmallIsa, VectorKernelsEqualOrderedFmaBitForBit) {
                 }
 }
 
+// A packed panel is zero past its columns and its last vector is read whole, so an infinite A
+// element gives NaN (0 x inf) in the lanes past the columns: they must stay out of C's padding, and
+// every column must hold the ordered FMA sum (inf or NaN where the infinity reaches it).
+TEST_P(GemmSmallIsa, PackedPanelsKeepNonFiniteLanesOutOfThePadding) {
+    if (GetParam() == GemmIsa::Portable) GTEST_SKIP() << "the portable kernel packs nothing";
+    std::mt19937 gen(29);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    auto draw = [&] { return dist(gen); };
+    const float inf = std::numeric_limits<float>::infinity();
+    for (int N : {20, 36, 100})
+        for (int M : {8, 13}) {
+            const int K = 7;
+            Problem p(Layout::Padded, M, N, K, true, draw);
+            p.a[3 * p.sam + 2 * p.sak] = inf;
+            p.a[(M - 1) * p.sam + 5 * p.sak] = -inf;
+            PackedB packed;
+            pack_b(GetParam(), K, N, p.b.data(), p.ldb, packed);
+            std::vector<float> got = p.c0;
+            gemm_small(M, p.a.data(), p.sam, p.sak, packed, true, got.data(), p.ldc);
+            int non_finite = 0;
+            for (int m = 0; m < M; ++m)
+                for (long n = 0; n < p.ldc && m * p.ldc + n < static_cast<long>(got.size()); ++n) {
+                    const float g = got[m * p.ldc + n];
+                    if (n >= N) {
+                        ASSERT_EQ(g, Problem::kSentinel) << "padding C[" << m << "][" << n << "]";
+                        continue;
+                    }
+                    float want = p.c0[m * p.ldc + n];
+                    for (int k = 0; k < K; ++k) want = std::fmaf(p.A(m, k), p.B(k, n), want);
+                    non_finite += !std::isfinite(want);
+                    if (std::isnan(want))
+                        ASSERT_TRUE(std::isnan(g)) << "C[" << m << "][" << n << "] = " << g;
+                    else
+                        ASSERT_EQ(g, want)
+                            << "N=" << N << " M=" << M << " C[" << m << "][" << n << "]";
+                }
+            EXPECT_EQ(non_finite, 2 * N) << "rows 3 and M-1 are the non-finite ones";
+        }
+}
+
 // The weight-gradient shape of the workload of record: K = T*B rows, blocked inside the kernel.
 TEST_P(GemmSmallIsa, MatchesReferenceOnLongK) {
     std::mt19937 gen(3);
