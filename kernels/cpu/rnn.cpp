@@ -129,11 +129,10 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
     // Plain steps (h_{t+1} = tanh(a_t)) build a_t in h_{t+1} itself and leave th alone.
     const bool plain = tanh_in_states(alpha, noise);
     // The weights transposed once, so that every step reads them row-major (and the loops over
-    // units vectorise): w_rec_t (N,N) [j][i] = j -> i, w_in_t (I,N), w_out_t (N,O).
-    std::vector<Real> w_rec_t(static_cast<std::size_t>(N) * N);
+    // units vectorise): W_rec^T (N,N) [j][i] = j -> i in m_step (below), w_in_t (I,N), w_out_t
+    // (N,O).
     std::vector<Real> w_in_t(static_cast<std::size_t>(I) * N);
     std::vector<Real> w_out_t(static_cast<std::size_t>(N) * O);
-    transpose(N, N, w_rec, N, w_rec_t.data(), N);
     transpose(N, I, w_in, I, w_in_t.data(), N);
     transpose(O, N, w_out, N, w_out_t.data(), O);
     // Float: the output layer rides on the recurrent product. Step t multiplies h_t by
@@ -144,13 +143,12 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
     constexpr bool fused = std::is_same_v<Real, float>;
     const int cols = fused ? N + O : N;
     const long ldw = fused ? (cols + 15) / 16 * 16 : N;  // rows of `wide` on 64-byte lines
-    static thread_local std::vector<Real> m_wide, wide;
-    const Real* m_rec = w_rec_t.data();
+    // The step's matrix (N, cols): W_rec^T, and W_out^T beside it when fused.
+    static thread_local std::vector<Real> m_step, wide;
+    m_step.resize(static_cast<std::size_t>(N) * cols);
+    transpose(N, N, w_rec, N, m_step.data(), cols);
     if constexpr (fused) {
-        m_wide.resize(static_cast<std::size_t>(N) * cols);
-        transpose(N, N, w_rec, N, m_wide.data(), cols);
-        transpose(O, N, w_out, N, m_wide.data() + N, cols);
-        m_rec = m_wide.data();
+        transpose(O, N, w_out, N, m_step.data() + N, cols);
         wide.resize(static_cast<std::size_t>(B) * ldw + 16);
     }
     // `wide` from a 64-byte boundary on, so that its rows' vectors do not straddle cache lines.
@@ -159,7 +157,7 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
                                (64 / sizeof(Real) - 1))
               : nullptr;
     static thread_local StepProduct<Real> step;
-    step.set(N, cols, m_rec);
+    step.set(N, cols, m_step.data());
     for (int t = 0; t < T; ++t) {
         Real* hn = h + (t + 1) * BN;
         Real* a = plain ? hn : th + t * BN;
