@@ -6,7 +6,8 @@
 // case runs >= --seconds. --input FILE: time repeated passes over the (K,N,N) float64 datasets n<N>
 // of FILE whose N is in --sizes (bench/eig_compare.py writes them and times numpy on the same);
 // --output FILE: store their eigenvalues as e<N> (K,N) complex128 for checking. Prints one line per
-// case and a machine-readable "RESULT N=.. K=.. matrices=.. seconds=.. rate=..".
+// case and a machine-readable "RESULT N=.. K=.. matrices=.. seconds=.. rate=..". Like eirnn, it
+// re-runs itself with OPENBLAS_CORETYPE set when OpenBLAS picked kernels older than the CPU.
 #include <cblas.h>
 #include <omp.h>
 
@@ -25,6 +26,7 @@
 #include "host/analysis/spectra.hpp"
 #include "host/core/error.hpp"
 #include "host/io/h5.hpp"
+#include "kernels/cpu/blas.hpp"
 
 namespace {
 
@@ -182,6 +184,7 @@ void run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    eirnn::cpu::use_the_cpus_openblas_kernels(argv);  // as eirnn does
     try {
         run(parse(argc, argv));
     } catch (const std::exception& e) {

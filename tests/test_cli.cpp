@@ -1,5 +1,6 @@
 // CLI tests: `eirnn train` end to end on a tiny group, and every bad input exits with status 2,
-// prints exactly one line on stderr and creates no file; `eirnn spectrum --backend/--eig-method`.
+// prints exactly one line on stderr and creates no file; `eirnn spectrum --backend/--eig-method`;
+// the OpenBLAS kernels the CLI runs on.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,11 +14,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "host/core/backend.hpp"
 #include "host/io/h5.hpp"
+#include "kernels/cpu/blas.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -270,6 +273,93 @@ TEST_F(CliTest, SweepEigMethodKeyAndOption) {
     eirnn::h5::Id fl = eirnn::h5::open_read(out("sl.h5"));
     EXPECT_EQ(eirnn::h5::read_attr_string(eirnn::h5::open_group(fl, "groups/g0001"), "eig_method"),
               "lapack");
+}
+
+TEST(OpenblasCore, PicksWithoutAvx2GiveWayToTheCpusInstructionSet) {
+    using eirnn::cpu::better_openblas_core;
+    EXPECT_STREQ(better_openblas_core("Prescott", true, true), "SkylakeX");
+    EXPECT_STREQ(better_openblas_core("prescott", false, true), "Haswell");
+    EXPECT_STREQ(better_openblas_core("Sandybridge", false, true), "Haswell");
+    EXPECT_STREQ(better_openblas_core("Nehalem", true, true), "SkylakeX");
+    EXPECT_STREQ(better_openblas_core("Unknown", false, true), "Haswell");
+    EXPECT_EQ(better_openblas_core("Prescott", false, false), nullptr);  // nothing better
+    for (const char* modern : {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids", ""})
+        EXPECT_EQ(better_openblas_core(modern, true, true), nullptr) << modern;
+}
+
+/// The cores OpenBLAS reported while loading (OPENBLAS_VERBOSE=2 prints "Core: <name>" each time).
+std::vector<std::string> cores_loaded(const std::string& err) {
+    std::vector<std::string> cores;
+    std::istringstream in(err);
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("Core: ", 0) == 0) cores.push_back(line.substr(6));
+    return cores;
+}
+
+TEST(OpenblasCore, TheCliRunsOnTheCpusKernelsUnlessTheUserChoseSome) {
+    Outcome own =
+        eirnn::testutil::run_eirnn("--version", "-u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2");
+    ASSERT_EQ(own.status, 0) << own.err;
+    EXPECT_EQ(own.out, std::string(EIRNN_VERSION) + "\n");
+    const std::vector<std::string> cores = cores_loaded(own.err);
+    ASSERT_FALSE(cores.empty()) << own.err;
+    // The first load is OpenBLAS's own pick; a second, with the better core, only when it is older
+    // than what this CPU runs.
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const bool avx2_fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    const char* better = eirnn::cpu::better_openblas_core(cores[0], avx512, avx2_fma);
+    if (better == nullptr) {
+        EXPECT_EQ(cores.size(), 1u) << own.err;
+    } else {
+        ASSERT_EQ(cores.size(), 2u) << own.err;
+        EXPECT_EQ(cores[1], better);
+    }
+    // A core the user set stands, and the program runs once.
+    Outcome chosen =
+        eirnn::testutil::run_eirnn("--version", "OPENBLAS_CORETYPE=Prescott OPENBLAS_VERBOSE=2");
+    ASSERT_EQ(chosen.status, 0) << chosen.err;
+    EXPECT_EQ(cores_loaded(chosen.err), std::vector<std::string>{"Prescott"}) << chosen.err;
+    // Arguments and the exit status pass through the second run: a bad flag is still one line, 2.
+    Outcome bad = eirnn::testutil::run_eirnn("train --no-such-flag", "-u OPENBLAS_CORETYPE");
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_EQ(lines(bad.err), 1) << bad.err;
+    EXPECT_NE(bad.err.find("--no-such-flag"), std::string::npos) << bad.err;
+}
+
+TEST(OpenblasCore, ProcessesTheCliStartsChooseForThemselves) {
+    // A Slurm job may land on a node with another CPU: what the CLI chose for this one must not
+    // reach it, while a core the user set does. A stand-in sbatch records what it was given.
+    eirnn::testutil::TempDir dir("eirnn_cli_sbatch");
+    const fs::path seen = dir.path / "seen", bin = dir.path / "bin";
+    fs::create_directories(bin);
+    {
+        std::ofstream f(bin / "sbatch");
+        f << "#!/bin/sh\necho \"${OPENBLAS_CORETYPE-unset} "
+             "${EIRNN_OPENBLAS_CORETYPE_CHOSEN-unset}\""
+          << " >> " << seen.string() << "\necho 4242\n";
+    }
+    fs::permissions(bin / "sbatch", fs::perms::owner_all);
+    std::ofstream(dir.path / "sweep.toml")
+        << "networks_per_cell = 1\nseed = 1\nbackend = \"cpu\"\nthreads = 1\n"
+           "output = \""
+        << (dir.path / "r.h5").string()
+        << "\"\n[axes]\nunits = [8, 16]\n"
+           "[slurm]\nshards = 2\nmin_minutes = 5\n";
+    const std::string path = "PATH=" + bin.string() + ":" + std::getenv("PATH");
+    const std::string sweep =
+        "sweep " + (dir.path / "sweep.toml").string() + " --slurm-submit --rate 1";
+    Outcome own = eirnn::testutil::run_eirnn(sweep, "-u OPENBLAS_CORETYPE " + path);
+    ASSERT_EQ(own.status, 0) << own.err;
+    Outcome chosen = eirnn::testutil::run_eirnn(sweep, "OPENBLAS_CORETYPE=Prescott " + path);
+    ASSERT_EQ(chosen.status, 0) << chosen.err;
+    std::ifstream in(seen);
+    std::vector<std::string> got;
+    for (std::string line; std::getline(in, line);) got.push_back(line);
+    // Two submissions each (the array, then the merge job after it).
+    EXPECT_EQ(got, (std::vector<std::string>{"unset unset", "unset unset", "Prescott unset",
+                                             "Prescott unset"}));
 }
 
 }  // namespace

@@ -6,8 +6,11 @@
 
 #include "host/cli/commands.hpp"
 #include "host/core/error.hpp"
+#include "kernels/cpu/blas.hpp"
 
 int main(int argc, char** argv) {
+    // OpenBLAS kernels of this CPU's instruction set where the packaged library does not know it.
+    eirnn::cpu::use_the_cpus_openblas_kernels(argv);
     CLI::App app{
         "eirnn: train many excitatory/inhibitory recurrent networks at once and analyse the "
         "eigenvalue spectra of every one of them."};

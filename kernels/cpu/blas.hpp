@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <stdexcept>
+#include <string_view>
 
 #include "kernels/cpu/gemm_small.hpp"
 
@@ -47,6 +48,22 @@ inline void gemm_strided(int M, int N, int K, const double* a, long sam, long sa
                 static_cast<int>(lda), b, static_cast<int>(ldb), accumulate ? 1.0 : 0.0, c,
                 static_cast<int>(ldc));
 }
+
+/// The OPENBLAS_CORETYPE that gives this CPU kernels of its own instruction set when the OpenBLAS
+/// that loaded picked older ones, or nullptr when its pick stands. picked: openblas_get_corename();
+/// Debian's OpenBLAS 0.3.21 does not know recent CPUs and falls back to its SSE3 "Prescott" kernels
+/// on them. "SkylakeX" when the CPU has AVX-512 F, BW, DQ and VL, else "Haswell" when it has AVX2
+/// and FMA; only replaces a pick without AVX2 (a pick with it, e.g. Zen on an AVX-512 Zen 4,
+/// stands).
+const char* better_openblas_core(std::string_view picked, bool avx512, bool avx2_fma);
+
+/// For a program's main, before anything else: when OPENBLAS_CORETYPE is unset and
+/// better_openblas_core names a core for this CPU, sets the variable and runs the program again
+/// (execv of /proc/self/exe with the same arguments; the same process), since OpenBLAS reads it
+/// only when it loads. The restarted run removes the variable again, so that the processes it
+/// starts (Slurm jobs on other nodes) choose for their own CPU. Returns, changing nothing, when the
+/// user set the variable, when the pick stands, or when the exec fails.
+void use_the_cpus_openblas_kernels(char** argv);
 
 /// Sets the number of threads BLAS uses inside one call (1 while networks run in parallel).
 void set_blas_threads(int n);

@@ -16,7 +16,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import _core
+from . import _openblas
+
+_chosen = _openblas.choose()  # before _core loads OpenBLAS: the CLI's kernels (README)
+
+from . import _core  # noqa: E402
+
+_openblas.release(_chosen)
 from ._interop import to_jax, to_torch
 from ._result import Result, Results, Spectrum, load
 from . import keras

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "host/core/error.hpp"
+#include "kernels/cpu/blas.hpp"
 #include "python/src/common.hpp"
 
 namespace eirnn::py {
@@ -105,4 +106,13 @@ NB_MODULE(_core, m) {
     py::bind_data(m);
     py::bind_io(m);
     py::bind_sweep(m);
+    // The CLI's choice of OpenBLAS kernels, for the tests of eirnn._openblas (which must decide
+    // before this module loads OpenBLAS).
+    m.def(
+        "_better_openblas_core",
+        [](const std::string& picked, bool avx512, bool avx2_fma) -> nanobind::object {
+            const char* core = eirnn::cpu::better_openblas_core(picked, avx512, avx2_fma);
+            return core ? nanobind::object(nanobind::str(core)) : nanobind::none();
+        },
+        nanobind::arg("picked"), nanobind::arg("avx512"), nanobind::arg("avx2_fma"));
 }

@@ -95,6 +95,46 @@ def test_version_matches_cli():
     assert cli("--version").stdout.strip() == eirnn.__version__
 
 
+# ---- OpenBLAS kernels: the module loads the ones the CLI runs on ----
+
+def test_openblas_choice_is_the_engines():
+    from eirnn import _openblas
+    names = sorted(_openblas.BEFORE_AVX2) + ["Prescott", "SANDYBRIDGE", "Haswell", "Zen",
+                                             "SkylakeX", "Cooperlake", "SapphireRapids", ""]
+    for name in names:
+        for avx512 in (False, True):
+            for avx2_fma in (False, True):
+                assert _openblas.better_core(name, avx512, avx2_fma) == \
+                    eirnn._core._better_openblas_core(name, avx512, avx2_fma), (name, avx512, avx2_fma)
+    assert _openblas.better_core("Prescott", True, True) == "SkylakeX"
+
+
+def _cores_loaded(err):
+    return [line[len("Core: "):] for line in err.splitlines() if line.startswith("Core: ")]
+
+
+@needs_cli
+@pytest.mark.parametrize("coretype", [None, "Prescott"])
+def test_module_loads_the_openblas_kernels_of_the_cli(coretype):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env["OPENBLAS_VERBOSE"] = "2"
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    ran = subprocess.run([CLI, "--version"], env=env, capture_output=True, text=True,
+                         check=True)
+    imported = subprocess.run(
+        [sys.executable, "-c", "import os, eirnn; print(os.environ.get('OPENBLAS_CORETYPE'))"],
+        env=env, capture_output=True, text=True, check=True)
+    # Processes started after the import choose for their own CPU; a variable the user set stays.
+    assert imported.stdout.strip() == str(coretype), imported.stdout
+    cli_cores, module_cores = _cores_loaded(ran.stderr), _cores_loaded(imported.stderr)
+    # numpy's own OpenBLAS (imported first) may print a line too; the engine's library loads last.
+    assert cli_cores and module_cores, (ran.stderr, imported.stderr)
+    assert module_cores[-1] == cli_cores[-1], (ran.stderr, imported.stderr)
+    if coretype:
+        assert cli_cores == [coretype] and module_cores[-1] == coretype  # the user's choice stands
+
+
 # ---- parity with the CLI ----
 
 @needs_cli
