@@ -23,6 +23,7 @@ _chosen = _openblas.choose()  # before _core loads OpenBLAS: the CLI's kernels (
 from . import _core  # noqa: E402
 
 _openblas.release(_chosen)
+
 from ._interop import to_jax, to_torch
 from ._result import Result, Results, Spectrum, load
 from . import keras
