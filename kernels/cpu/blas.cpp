@@ -22,12 +22,12 @@ bool same_name(std::string_view a, std::string_view b) {
 
 const char* better_openblas_core(std::string_view picked, bool avx512, bool avx2_fma) {
     // The cores of OpenBLAS's DYNAMIC_ARCH builds whose kernels stop short of AVX2 + FMA (the
-    // names openblas_get_corename returns), "Unknown" included.
+    // names openblas_get_corename returns, as in 0.3.21's library), "Unknown" included.
     static constexpr std::string_view kBeforeAvx2[] = {
-        "Unknown", "Katmai",        "Coppermine",   "Northwood",  "Prescott", "Banias",
-        "Atom",    "Core2",         "Penryn",       "Dunnington", "Nehalem",  "Athlon",
-        "Opteron", "Opteron(SSE3)", "Opteron_SSE3", "Barcelona",  "Nano",     "Sandybridge",
-        "Bobcat",  "Bulldozer",     "Piledriver"};
+        "Unknown", "Katmai",       "Coppermine",  "Northwood",  "Prescott", "Banias",
+        "Atom",    "Core2",        "Penryn",      "Dunnington", "Nehalem",  "Athlon",
+        "Opteron", "Opteron_SSE3", "Steamroller", "Barcelona",  "Nano",     "Sandybridge",
+        "Bobcat",  "Bulldozer",    "Piledriver"};
     const bool old = std::any_of(std::begin(kBeforeAvx2), std::end(kBeforeAvx2),
                                  [&](std::string_view c) { return same_name(c, picked); });
     if (!old) return nullptr;

@@ -22,7 +22,7 @@ BEFORE_AVX2 = frozenset(
     name.lower()
     for name in (
         "Unknown", "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2",
-        "Penryn", "Dunnington", "Nehalem", "Athlon", "Opteron", "Opteron(SSE3)", "Opteron_SSE3",
+        "Penryn", "Dunnington", "Nehalem", "Athlon", "Opteron", "Opteron_SSE3", "Steamroller",
         "Barcelona", "Nano", "Sandybridge", "Bobcat", "Bulldozer", "Piledriver",
     )
 )
