@@ -5,13 +5,17 @@
 // only, with its Ahues-Kressner deflation test, exceptional shifts and dlanv2 for 2 x 2 blocks).
 //
 // The team is one CUDA thread block (kernels/cuda/eig.cu: BlockTeam, the matrix in shared or global
-// memory) or one CPU thread (SerialTeam: the CPU twin, host/analysis/eig_twin.cpp), so the CPU
-// tests run this very code. A team exposes rank(), size(), sync(), sync_warp0() (a sync of ranks
-// 0..31 only, called by every thread), leader() and all_reduce(Red4&). Every thread runs all scalar
-// code redundantly on values read after a sync, so all threads take the same branches; vector work
-// is split over threads (rows or columns, strided by size()), each phase ends with sync(). Scalars
-// derived from shared data are written by the leader only, in a phase in which no other thread
-// reads them. No CUDA headers.
+// memory) or one CPU thread (SerialTeam: the CPU twin, host/analysis/eig_twin.cpp). A team exposes
+// kLanes, rank(), size(), sync(), sync_warp0() (a sync of ranks 0..31 only, called by every
+// thread), leader() and all_reduce(Red4&). kLanes > 1 (SerialTeam only: one thread) lets the
+// Hessenberg reduction take kLanes rows or columns per pass and runs each QR sweep in an order
+// suited to one core (serial_sweep); every entry still sees the same operations in the same order,
+// so the twin's bits are those of the team code run by one thread (tests/test_eig_twin.cpp, which
+// also runs the team code with concurrent CPU threads; the emulated device runs the kernel). Every
+// thread runs all scalar code redundantly on values read after a sync, so all threads take the same
+// branches; vector work is split over threads (rows or columns, strided by size()), each phase ends
+// with sync(). Scalars derived from shared data are written by the leader only, in a phase in which
+// no other thread reads them. No CUDA headers.
 //
 // Storage: A(i, j) = a[i * ld + j]. The matrix is overwritten.
 #pragma once
@@ -62,8 +66,10 @@ EIRNN_HD inline Red4 combine(const double* slots, int count) {
     return t;
 }
 
-/// One thread working alone (the CPU twin).
+/// One thread working alone (the CPU twin). work: n doubles of scratch.
 struct SerialTeam {
+    static constexpr int kLanes = 8;  // rows or columns a thread takes at a time where it can
+    double* work = nullptr;
     int rank() const { return 0; }
     int size() const { return 1; }
     bool leader() const { return true; }
@@ -366,6 +372,86 @@ EIRNN_HD double column_norm(Team& t, Mat A, int col, int r0, int r1) {
     return std::sqrt(r.s0);
 }
 
+/// The reflector (1, v) with factor tau, v(c) = u[c * us] for c = i+2..ihi (column i below the
+/// subdiagonal, or a contiguous copy of it), applied from the right to the W rows r0..r0+W-1,
+/// columns i+1..ihi: one accumulator per row, so a row's sum runs in the same order whatever W is.
+template <int W>
+EIRNN_HD void reflect_rows(Mat A, int r0, int i, int ihi, double tau, const double* u, int us) {
+    double w[W];
+    for (int q = 0; q < W; ++q) w[q] = A(r0 + q, i + 1);
+    for (int c = i + 2; c <= ihi; ++c) {
+        const double v = u[c * us];
+        for (int q = 0; q < W; ++q) w[q] += A(r0 + q, c) * v;
+    }
+    for (int q = 0; q < W; ++q) {
+        w[q] *= tau;
+        A(r0 + q, i + 1) -= w[q];
+    }
+    for (int q = 0; q < W; ++q) {
+        double* row = &A(r0 + q, 0);
+        for (int c = i + 2; c <= ihi; ++c) row[c] -= w[q] * u[c * us];
+    }
+}
+
+/// The same reflector from the left on rows i+1..ihi of the W columns c0..: one accumulator per
+/// column (the same order whatever W is).
+template <int W>
+EIRNN_HD void reflect_columns(Mat A, int c0, int i, int ihi, double tau) {
+    double w[W];
+    for (int q = 0; q < W; ++q) w[q] = A(i + 1, c0 + q);
+    for (int r = i + 2; r <= ihi; ++r) {
+        const double v = A(r, i);
+        for (int q = 0; q < W; ++q) w[q] += v * A(r, c0 + q);
+    }
+    for (int q = 0; q < W; ++q) {
+        w[q] *= tau;
+        A(i + 1, c0 + q) -= w[q];
+    }
+    for (int r = i + 2; r <= ihi; ++r) {
+        const double v = A(r, i);
+        for (int q = 0; q < W; ++q) A(r, c0 + q) -= w[q] * v;
+    }
+}
+
+/// Step i of the reduction applies its reflector from the right to rows ilo..ihi (columns
+/// i+1..ihi), then from the left to columns i+1..ihi. A thread takes Team::kLanes consecutive rows
+/// or columns at a time (independent sums that a CPU core runs side by side), the last few one by
+/// one.
+template <class Team>
+EIRNN_HD void reflect_right(Team& t, Mat A, int i, int ilo, int ihi, double tau) {
+    constexpr int W = Team::kLanes;
+    const double* u = &A(0, i);
+    int us = A.ld;
+    if constexpr (W > 1) {  // one thread (kLanes > 1 only for SerialTeam): v made contiguous
+        for (int c = i + 2; c <= ihi; ++c) t.work[c] = A(c, i);
+        u = t.work;
+        us = 1;
+    }
+    for (int r0 = ilo + t.rank() * W; r0 <= ihi; r0 += t.size() * W) {
+        if constexpr (W > 1) {
+            if (r0 + W - 1 > ihi) {
+                for (int r = r0; r <= ihi; ++r) reflect_rows<1>(A, r, i, ihi, tau, u, us);
+                break;
+            }
+        }
+        reflect_rows<W>(A, r0, i, ihi, tau, u, us);
+    }
+}
+
+template <class Team>
+EIRNN_HD void reflect_left(Team& t, Mat A, int i, int ihi, double tau) {
+    constexpr int W = Team::kLanes;
+    for (int c0 = i + 1 + t.rank() * W; c0 <= ihi; c0 += t.size() * W) {
+        if constexpr (W > 1) {
+            if (c0 + W - 1 > ihi) {
+                for (int c = c0; c <= ihi; ++c) reflect_columns<1>(A, c, i, ihi, tau);
+                break;
+            }
+        }
+        reflect_columns<W>(A, c0, i, ihi, tau);
+    }
+}
+
 /// Reduces the block [ilo, ihi] to upper Hessenberg form (dgehd2 restricted to the block, which
 /// is all the eigenvalues need). The reflectors are left below the subdiagonal.
 template <class Team>
@@ -395,24 +481,12 @@ EIRNN_HD void hessenberg(Team& t, Mat A, int ilo, int ihi) {
         for (int r = i + 2 + t.rank(); r <= ihi; r += t.size()) A(r, i) *= scal;
         t.sync();
         // v = (1, A(i+2..ihi, i)). From the right on rows ilo..ihi, columns i+1..ihi.
-        for (int r = ilo + t.rank(); r <= ihi; r += t.size()) {
-            double w = A(r, i + 1);
-            for (int c = i + 2; c <= ihi; ++c) w += A(r, c) * A(c, i);
-            w *= tau;
-            A(r, i + 1) -= w;
-            for (int c = i + 2; c <= ihi; ++c) A(r, c) -= w * A(c, i);
-        }
+        reflect_right(t, A, i, ilo, ihi, tau);
         // A(i+1, i) = beta: column i is not touched by either application.
         if (t.leader()) A(i + 1, i) = beta;
         t.sync();
         // From the left on rows i+1..ihi, columns i+1..ihi.
-        for (int c = i + 1 + t.rank(); c <= ihi; c += t.size()) {
-            double w = A(i + 1, c);
-            for (int r = i + 2; r <= ihi; ++r) w += A(r, i) * A(r, c);
-            w *= tau;
-            A(i + 1, c) -= w;
-            for (int r = i + 2; r <= ihi; ++r) A(r, c) -= w * A(r, i);
-        }
+        reflect_left(t, A, i, ihi, tau);
         t.sync();
     }
 }
@@ -427,6 +501,86 @@ EIRNN_HD inline void finish_column(Mat H, int k, int m, int l, int i, double bet
         if (k < i - 1) H(k + 2, k - 1) = 0;
     } else if (m > l) {
         H(k, k - 1) *= (1 - t1);
+    }
+}
+
+/// Step k of a QR sweep on the active block ending at row i: the reflector of order nr (3, or 2
+/// at the last step) with v = (1, v2, v3), and the last row jend its right application reaches.
+struct Bulge {
+    int k, nr, jend;
+    double v2, v3, t1, t2, t3;
+    /// The reflector from the left on column j (rows k..k+nr-1).
+    EIRNN_HD void left(Mat H, int j) const {
+        if (nr == 3) {
+            double sum = H(k, j) + v2 * H(k + 1, j) + v3 * H(k + 2, j);
+            H(k, j) -= sum * t1;
+            H(k + 1, j) -= sum * t2;
+            H(k + 2, j) -= sum * t3;
+        } else {
+            double sum = H(k, j) + v2 * H(k + 1, j);
+            H(k, j) -= sum * t1;
+            H(k + 1, j) -= sum * t2;
+        }
+    }
+    /// The reflector from the right on row j (columns k..k+nr-1).
+    EIRNN_HD void right(Mat H, int j) const {
+        if (nr == 3) {
+            double sum = H(j, k) + v2 * H(j, k + 1) + v3 * H(j, k + 2);
+            H(j, k) -= sum * t1;
+            H(j, k + 1) -= sum * t2;
+            H(j, k + 2) -= sum * t3;
+        } else {
+            double sum = H(j, k) + v2 * H(j, k + 1);
+            H(j, k) -= sum * t1;
+            H(j, k + 1) -= sum * t2;
+        }
+    }
+};
+
+/// The reflector of step k from v[0..nr-1] (overwritten, as dlarfg does); beta: its beta.
+EIRNN_HD inline Bulge make_bulge(int k, int i, double* v, double& beta) {
+    Bulge g;
+    g.k = k;
+    g.nr = (i - k + 1) < 3 ? (i - k + 1) : 3;
+    beta = v[0];
+    g.t1 = dlarfg_small(g.nr, beta, v + 1);
+    g.v2 = v[1];
+    g.t2 = g.t1 * g.v2;
+    g.v3 = g.nr == 3 ? v[2] : 0;
+    g.t3 = g.t1 * g.v3;
+    g.jend = g.nr == 3 ? (k + 3 < i ? k + 3 : i) : i;
+    return g;
+}
+
+/// One QR sweep (bulge start m, deflation row l, active block l..i, updates on rows i1..i2 and
+/// columns i1..i2) by one thread, v: the first step's vector. Every entry sees the operations of
+/// dlahqr in dlahqr's order; only independent work is reordered: step k+1's reflector is formed
+/// right after step k's corner (rows k..jend, columns k..k+nr-1), which is all it reads, so its
+/// chain of divisions and square roots overlaps the rest of step k.
+EIRNN_HD inline void serial_sweep(Mat H, int m, int l, int i, int i1, int i2, double* v) {
+    double beta;
+    Bulge g = make_bulge(m, i, v, beta);
+    for (int k = m; k <= i - 1; ++k) {
+        finish_column(H, k, m, l, i, beta, g.t1);
+        for (int j = k; j < k + g.nr; ++j) g.left(H, j);
+        for (int j = k; j <= g.jend; ++j) g.right(H, j);
+        Bulge next = g;
+        if (k + 1 <= i - 1) {
+            for (int j = 0; j < 3 && k + 1 + j <= i; ++j) v[j] = H(k + 1 + j, k);
+            next = make_bulge(k + 1, i, v, beta);
+        }
+        if (g.nr == 3) {
+            for (int j = k + 3; j <= i2; ++j) {
+                double sum = H(k, j) + g.v2 * H(k + 1, j) + g.v3 * H(k + 2, j);
+                H(k, j) -= sum * g.t1;
+                H(k + 1, j) -= sum * g.t2;
+                H(k + 2, j) -= sum * g.t3;
+            }
+        } else {
+            for (int j = k + 2; j <= i2; ++j) g.left(H, j);
+        }
+        for (int j = i1; j < k; ++j) g.right(H, j);
+        g = next;
     }
 }
 
@@ -544,7 +698,7 @@ EIRNN_HD int hqr(Team& t, Mat H, int ilo, int ihi, double* wr, double* wi, int i
             }
             // Look for two consecutive small subdiagonal elements.
             int m;
-            double v[3];
+            double v[3] = {0, 0, 0};
             for (m = i - 2; m >= l; --m) {
                 double h21s = H(m + 1, m);
                 double s = std::fabs(H(m, m) - rt2r) + std::fabs(rt2i) + std::fabs(h21s);
@@ -573,57 +727,33 @@ EIRNN_HD int hqr(Team& t, Mat H, int ilo, int ihi, double* wr, double* wi, int i
             // by the threads of the first warp (one warp sync between its two halves); every entry
             // sees the same operations in the same order as in dlahqr. Column k-1 is finished one
             // step later (pending below), when every thread has read it for its v.
-            int pending = -1;  // the step whose column k-1 the leader still has to write
-            double pending_beta = 0, pending_t1 = 0;
-            for (k = m; k <= i - 1; ++k) {
-                const int nr = (i - k + 1) < 3 ? (i - k + 1) : 3;
-                if (k > m)
-                    for (int j = 0; j < nr; ++j) v[j] = H(k + j, k - 1);
-                double beta = v[0];
-                const double t1 = dlarfg_small(nr, beta, v + 1);
-                const double v2 = v[1], t2 = t1 * v2;
-                const double v3 = nr == 3 ? v[2] : 0, t3 = t1 * v3;
-                const int jend = nr == 3 ? (k + 3 < i ? k + 3 : i) : i;
-                auto left = [&](int j) {
-                    if (nr == 3) {
-                        double sum = H(k, j) + v2 * H(k + 1, j) + v3 * H(k + 2, j);
-                        H(k, j) -= sum * t1;
-                        H(k + 1, j) -= sum * t2;
-                        H(k + 2, j) -= sum * t3;
-                    } else {
-                        double sum = H(k, j) + v2 * H(k + 1, j);
-                        H(k, j) -= sum * t1;
-                        H(k + 1, j) -= sum * t2;
-                    }
-                };
-                auto right = [&](int j) {
-                    if (nr == 3) {
-                        double sum = H(j, k) + v2 * H(j, k + 1) + v3 * H(j, k + 2);
-                        H(j, k) -= sum * t1;
-                        H(j, k + 1) -= sum * t2;
-                        H(j, k + 2) -= sum * t3;
-                    } else {
-                        double sum = H(j, k) + v2 * H(j, k + 1);
-                        H(j, k) -= sum * t1;
-                        H(j, k + 1) -= sum * t2;
-                    }
-                };
-                // The corner first (the first warp), then the rest.
-                for (int j = k + t.rank(); j < k + nr; j += t.size()) left(j);
-                t.sync_warp0();
-                for (int j = k + t.rank(); j <= jend; j += t.size()) right(j);
-                for (int j = k + nr + t.rank(); j <= i2; j += t.size()) left(j);
-                for (int j = i1 + t.rank(); j < k; j += t.size()) right(j);
+            if constexpr (Team::kLanes > 1) {
+                serial_sweep(H, m, l, i, i1, i2, v);
+            } else {
+                int pending = -1;  // the step whose column k-1 the leader still has to write
+                double pending_beta = 0, pending_t1 = 0;
+                for (k = m; k <= i - 1; ++k) {
+                    if (k > m)
+                        for (int j = 0; j < 3 && k + j <= i; ++j) v[j] = H(k + j, k - 1);
+                    double beta;
+                    const Bulge g = make_bulge(k, i, v, beta);
+                    // The corner first (the first warp), then the rest.
+                    for (int j = k + t.rank(); j < k + g.nr; j += t.size()) g.left(H, j);
+                    t.sync_warp0();
+                    for (int j = k + t.rank(); j <= g.jend; j += t.size()) g.right(H, j);
+                    for (int j = k + g.nr + t.rank(); j <= i2; j += t.size()) g.left(H, j);
+                    for (int j = i1 + t.rank(); j < k; j += t.size()) g.right(H, j);
+                    if (t.leader() && pending >= 0)
+                        finish_column(H, pending, m, l, i, pending_beta, pending_t1);
+                    pending = k;
+                    pending_beta = beta;
+                    pending_t1 = g.t1;
+                    t.sync();
+                }
                 if (t.leader() && pending >= 0)
                     finish_column(H, pending, m, l, i, pending_beta, pending_t1);
-                pending = k;
-                pending_beta = beta;
-                pending_t1 = t1;
                 t.sync();
             }
-            if (t.leader() && pending >= 0)
-                finish_column(H, pending, m, l, i, pending_beta, pending_t1);
-            t.sync();
         }
         if (!converged) return i + 1;
         if (t.leader()) {

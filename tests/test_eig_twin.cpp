@@ -76,6 +76,7 @@ private:
 /// loops, leader-only writes, redundant scalar code, all_reduce) run by truly concurrent threads,
 /// so that a missing sync shows up as a wrong result or as threads taking different branches.
 struct ThreadTeam {
+    static constexpr int kLanes = 1;
     int r, p;
     TeamBarrier* bar;
     double* scratch;  // 4 p doubles
@@ -133,6 +134,25 @@ TEST(EigTwin, TeamsOfConcurrentThreadsMatchLapack_P3_P4) {
         ASSERT_EQ(info, 0) << c.name;
         EXPECT_LE(bound_ratio(lapack_with_bounds(c), got), 1.0) << c.name;
     }
+}
+
+TEST(EigTwin, TheTeamCodeOnOneThreadGivesTheTwinsBits) {
+    // The twin (SerialTeam: several rows or columns per pass, the one-core order of a QR sweep) and
+    // the team code on one thread (kLanes = 1: the GPU kernel's loops) give every entry the same
+    // operations in the same order: the same eigenvalues to the bit, also at sizes that leave a
+    // partial pass (N not a multiple of SerialTeam::kLanes). Larger teams sum their reductions in
+    // another order and agree within the tolerance (the test above).
+    for (int N : {5, 13, 37, 100})
+        for (const Case& c : standard_cases(N, 5000 + N)) {
+            int info = -2, twin_info = -2;
+            std::vector<cplx> team = team_eigenvalues(c, 1, info);
+            std::vector<cplx> one = twin(c, 30, &twin_info);
+            ASSERT_EQ(info, twin_info) << c.name;
+            for (int j = 0; j < N; ++j) {
+                ASSERT_EQ(team[j].real(), one[j].real()) << c.name << " j=" << j;
+                ASSERT_EQ(team[j].imag(), one[j].imag()) << c.name << " j=" << j;
+            }
+        }
 }
 
 class TwinSizes : public ::testing::TestWithParam<int> {};

@@ -96,8 +96,9 @@ private:
 int eig_twin_raw(const double* w, int N, double* wr, double* wi, int itmax_factor) {
     if (N <= 0) throw Error("eig_twin_raw: N must be >= 1");
     if (itmax_factor < 0) throw Error("eig_twin_raw: itmax_factor must be >= 0");
-    std::vector<double> a(w, w + std::size_t(N) * N);
-    eig::SerialTeam team;
+    std::vector<double> a(std::size_t(N) * N + N);
+    std::copy(w, w + std::size_t(N) * N, a.begin());
+    eig::SerialTeam team{a.data() + std::size_t(N) * N};
     return eig::eigenvalues(team, eig::Mat{a.data(), N}, N, wr, wi, itmax_factor);
 }
 

@@ -10,6 +10,7 @@ namespace {
 
 /// A thread block as a team of kernels/eig_hqr.hpp. red: kRedDoubles of shared scratch.
 struct BlockTeam {
+    static constexpr int kLanes = 1;  // a thread's rows or columns at a time: one
     double* red;
 
     __device__ int rank() const { return static_cast<int>(threadIdx.x); }
