@@ -96,10 +96,15 @@ private:
 int eig_twin_raw(const double* w, int N, double* wr, double* wi, int itmax_factor) {
     if (N <= 0) throw Error("eig_twin_raw: N must be >= 1");
     if (itmax_factor < 0) throw Error("eig_twin_raw: itmax_factor must be >= 0");
-    std::vector<double> a(std::size_t(N) * N + N);
-    std::copy(w, w + std::size_t(N) * N, a.begin());
-    eig::SerialTeam team{a.data() + std::size_t(N) * N};
-    return eig::eigenvalues(team, eig::Mat{a.data(), N}, N, wr, wi, itmax_factor);
+    // An odd row stride: with N a power of 2 (2 KB rows at N = 256) the walks down a column hit
+    // the same few cache sets (N = 256, 2 cores: 35 against 62 matrices/s).
+    const int ld = N | 1;
+    std::vector<double> a(std::size_t(N) * ld + N);
+    for (int r = 0; r < N; ++r)
+        std::copy(w + std::size_t(r) * N, w + std::size_t(r + 1) * N,
+                  a.begin() + std::size_t(r) * ld);
+    eig::SerialTeam team{a.data() + std::size_t(N) * ld};
+    return eig::eigenvalues(team, eig::Mat{a.data(), ld}, N, wr, wi, itmax_factor);
 }
 
 std::unique_ptr<EigSolver> make_twin_eig_solver(int threads, int itmax_factor) {
