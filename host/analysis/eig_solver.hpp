@@ -62,9 +62,10 @@ std::unique_ptr<EigSolver> make_lapack_eig_solver(int threads);
 std::unique_ptr<EigSolver> make_twin_eig_solver(int threads, int itmax_factor = 30);
 
 /// Up to this N the CPU twin (dgehd2 + dlahqr, one matrix per thread) beats dgeev's blocked and
-/// multishift path on the CPU (2 cores, AMD EPYC, `bench/eig_cpu --method lapack|twin`: 1.2x at
-/// N = 50, 1.45x at 100, 1.1x at 112, 0.7x at 128).
-constexpr int kCpuTwinMaxN = 112;
+/// multishift path on the CPU (2 cores, Intel Xeon with AVX-512, dgeev on OpenBLAS's SkylakeX
+/// kernels, `bench/eig_cpu --method twin|lapack`, 3 alternated rounds: 1.5-1.7x at N = 112,
+/// 1.3x at 144, 1.3-1.6x at 160, 1.2-1.7x at 176, 0.8-1.25x at 192 and 0.9-1.3x at 256).
+constexpr int kCpuTwinMaxN = 176;
 
 /// The CPU's Auto: the twin for N <= kCpuTwinMaxN, LAPACK above, chosen per call; its name() is
 /// the method of the last call.
