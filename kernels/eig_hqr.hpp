@@ -813,6 +813,13 @@ struct Shape {
 constexpr int kRedDoubles = 4 * 32;  // all_reduce scratch: 4 values per warp, up to 32 warps
 constexpr int kMaxThreads = 256;
 
+/// The odd row stride of a matrix held on chip or copied for the CPU twin: N, or N + 1 when N is
+/// even. Walks down a column then fall on distinct shared-memory banks on a GPU and on distinct
+/// cache sets on a CPU (where a power-of-two N would map a column to a few sets).
+constexpr int odd_stride(int N) {
+    return N | 1;
+}
+
 /// The shape for N x N matrices under a per-block shared-memory limit (bytes). An odd row stride
 /// keeps the threads of a warp that walk down a column on distinct banks; when the padded matrix
 /// does not fit, the unpadded one is tried before falling back to global memory.
@@ -823,8 +830,7 @@ inline Shape make_shape(int N, std::size_t smem_limit, bool force_global = false
     int t = threads > 0 ? threads : (N + 31) / 32 * 32;
     s.threads = t < 32 ? 32 : (t > kMaxThreads ? kMaxThreads : t);
     const std::size_t red = kRedDoubles * sizeof(double);
-    const int padded = N % 2 == 1 ? N : N + 1;
-    for (int ld : {padded, N}) {
+    for (int ld : {odd_stride(N), N}) {
         std::size_t bytes = red + std::size_t(N) * ld * sizeof(double);
         if (!force_global && bytes <= smem_limit) {
             s.ld = ld;
