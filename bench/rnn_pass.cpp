@@ -1,8 +1,9 @@
 // The forward and the BPTT backward of one network (kernels/cpu/rnn.*) on one thread, without the
 // rest of an update (batches, loss, Adam): the rate of the recurrent loop itself. Plain steps
-// (alpha = 1, no noise), B = 64, T = 290, 2 inputs, 1 output, random weights and output gradient.
+// (alpha = 1, no noise), B = 64, 2 inputs, 1 output, random weights and output gradient.
 // Prints the best and the median of R repetitions, in GFLOP/s (2 N^2 per trial-step forward,
-// 4 N^2 backward). Usage: rnn_pass [--units N] [--reps R]
+// 4 N^2 backward). --steps T (default 290): fewer steps keep the states in cache.
+// Usage: rnn_pass [--units N] [--reps R] [--steps T]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,7 +17,7 @@
 #include "kernels/cpu/rnn.hpp"
 
 int main(int argc, char** argv) {
-    int N = 100, reps = 30;
+    int N = 100, reps = 30, T = 290;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string f = argv[i];
         const int v = std::atoi(argv[i + 1]);
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
             N = v;
         else if (f == "--reps" && v >= 1)
             reps = v;
+        else if (f == "--steps" && v >= 1)
+            T = v;
         else {
             std::fprintf(stderr, "rnn_pass: bad flag or value: %s %s\n", argv[i], argv[i + 1]);
             return 2;
@@ -32,7 +35,7 @@ int main(int argc, char** argv) {
     eirnn::RnnDims d;
     d.N = N;
     d.B = 64;
-    d.T = 290;
+    d.T = T;
     d.I = 2;
     d.O = 1;
     const std::size_t BN = static_cast<std::size_t>(d.B) * N, NN = static_cast<std::size_t>(N) * N;
@@ -69,7 +72,7 @@ int main(int argc, char** argv) {
     std::sort(fw.begin(), fw.end());
     std::sort(bw.begin(), bw.end());
     const double gf = 2.0 * static_cast<double>(TB) * static_cast<double>(NN) / 1e9;
-    std::printf("rnn_pass: N=%d B=64 T=290, one thread, %s kernels, %d repetitions\n", N,
+    std::printf("rnn_pass: N=%d B=64 T=%d, one thread, %s kernels, %d repetitions\n", N, T,
                 eirnn::cpu::gemm_isa_name(eirnn::cpu::gemm_small_isa()), reps);
     std::printf("forward   best %6.1f  median %6.1f GFLOP/s\n", gf / fw.front(),
                 gf / fw[fw.size() / 2]);
