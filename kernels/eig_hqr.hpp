@@ -512,15 +512,19 @@ struct Bulge {
     /// The reflector from the left on column j (rows k..k+nr-1).
     EIRNN_HD void left(Mat H, int j) const {
         if (nr == 3) {
-            double sum = H(k, j) + v2 * H(k + 1, j) + v3 * H(k + 2, j);
-            H(k, j) -= sum * t1;
-            H(k + 1, j) -= sum * t2;
-            H(k + 2, j) -= sum * t3;
+            left3(H, j);
         } else {
             double sum = H(k, j) + v2 * H(k + 1, j);
             H(k, j) -= sum * t1;
             H(k + 1, j) -= sum * t2;
         }
+    }
+    /// left() for nr = 3, for loops that test nr once.
+    EIRNN_HD void left3(Mat H, int j) const {
+        double sum = H(k, j) + v2 * H(k + 1, j) + v3 * H(k + 2, j);
+        H(k, j) -= sum * t1;
+        H(k + 1, j) -= sum * t2;
+        H(k + 2, j) -= sum * t3;
     }
     /// The reflector from the right on row j (columns k..k+nr-1).
     EIRNN_HD void right(Mat H, int j) const {
@@ -570,12 +574,7 @@ EIRNN_HD inline void serial_sweep(Mat H, int m, int l, int i, int i1, int i2, do
             next = make_bulge(k + 1, i, v, beta);
         }
         if (g.nr == 3) {
-            for (int j = k + 3; j <= i2; ++j) {
-                double sum = H(k, j) + g.v2 * H(k + 1, j) + g.v3 * H(k + 2, j);
-                H(k, j) -= sum * g.t1;
-                H(k + 1, j) -= sum * g.t2;
-                H(k + 2, j) -= sum * g.t3;
-            }
+            for (int j = k + 3; j <= i2; ++j) g.left3(H, j);
         } else {
             for (int j = k + 2; j <= i2; ++j) g.left(H, j);
         }
