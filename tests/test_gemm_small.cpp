@@ -592,6 +592,93 @@ TEST(GemmSmallInRnn, ForwardSumsInOrderToTheBit) {
     }
 }
 
+// The float backward's element-wise part, element by element: delta_t = g alpha (1 - tanh^2), g =
+// dh_t + the terms gy_o W_out[o] in the order o = 0..O-1, then the extra gradient of the states
+// (dh_t from the step after it: (1 - alpha) g + delta W_rec, the step product); grad_b sums delta
+// over the steps t = T-1..0 and, within a step, the trials r = 0..B-1, in that order, and grad_w_in
+// the rounded products delta x likewise. Pinned to the bit for 1 to 4 inputs, one and two outputs,
+// with and without the extra gradient (one output with 1, 2 or 4 inputs take one pass over a row,
+// the others a pass per term), on rows with a vector tail (N = 37) and without (N = 32).
+TEST(GemmSmallInRnn, BackwardElementwiseSumsInOrderToTheBit) {
+    for (const int N : {37, 32})
+        for (const int I : {1, 2, 3, 4})
+            for (const int O : {1, 2})
+                for (const bool extra : {false, true}) {
+                    const RnnDims d{9, N, I, O, 4};
+                    const int B = d.B, T = d.T;
+                    std::mt19937 gen(29);
+                    auto draw = [&](std::size_t n, float scale) {
+                        return normal_values<float>(gen, n, scale);
+                    };
+                    const std::size_t BN = static_cast<std::size_t>(B) * N;
+                    const std::size_t TB = static_cast<std::size_t>(T) * B;
+                    const float scale = 1.5f / std::sqrt(static_cast<float>(N));
+                    const std::vector<float> w_rec = draw(BN / B * N, scale),
+                                             w_in = draw(N * I, 1.0f), b = draw(N, 0.1f),
+                                             w_out = draw(O * N, scale), b_out = draw(O, 0.1f),
+                                             x = draw(TB * I, 1.0f), noise = draw(T * BN, 0.05f),
+                                             grad_y = draw(TB * O, 0.1f), ex = draw(T * BN, 0.01f);
+                    const float alpha = 0.2f;
+                    std::vector<float> h((T + 1) * BN), th(T * BN), y(TB * O);
+                    rnn_forward(d, w_rec.data(), w_in.data(), b.data(), w_out.data(), b_out.data(),
+                                x.data(), noise.data(), alpha, h.data(), th.data(), y.data());
+                    const std::vector<float> tanh_a = th;  // the backward overwrites th
+                    std::vector<float> dh(BN), g_rec(N * N), g_in(N * I), g_b(N), g_out(O * N),
+                        g_b_out(O);
+                    rnn_backward(d, w_rec.data(), w_out.data(), x.data(), h.data(), th.data(),
+                                 false, grad_y.data(), extra ? ex.data() : nullptr, alpha,
+                                 dh.data(), g_rec.data(), g_in.data(), g_b.data(), g_out.data(),
+                                 g_b_out.data());
+                    // The deltas step by step: g = dh + the gy terms (+ extra), then dh of the
+                    // step before = (1 - alpha) g + delta W_rec, its terms k = 0..N-1 added by one
+                    // fused multiply-add each, in order (the step product).
+                    long bad_delta = 0, bad_b = 0, bad_in = 0;
+                    const float keep = 1.0f - alpha;
+                    std::vector<float> ref_dh(BN, 0.0f), delta(BN);
+                    for (int t = T - 1; t >= 0; --t) {
+                        for (int r = 0; r < B; ++r)
+                            for (int i = 0; i < N; ++i) {
+                                const std::size_t e = t * BN + r * N + i;
+                                float g = ref_dh[r * N + i];
+                                for (int o = 0; o < O; ++o) {
+                                    const float p = grad_y[(t * B + r) * O + o] * w_out[o * N + i];
+                                    g = g + p;
+                                }
+                                if (extra) g = g + ex[e];
+                                const float tv = tanh_a[e];
+                                delta[r * N + i] = g * alpha * (1.0f - tv * tv);
+                                bad_delta += std::memcmp(&delta[r * N + i], &th[e], 4) != 0;
+                                ref_dh[r * N + i] = keep * g;
+                            }
+                        for (int r = 0; r < B; ++r)
+                            for (int i = 0; i < N; ++i)
+                                for (int k = 0; k < N; ++k)
+                                    ref_dh[r * N + i] = std::fma(delta[r * N + k], w_rec[k * N + i],
+                                                                 ref_dh[r * N + i]);
+                    }
+                    for (int i = 0; i < N; ++i) {
+                        float sb = 0.0f;
+                        std::vector<float> sin(I, 0.0f);
+                        for (int t = T - 1; t >= 0; --t)
+                            for (int r = 0; r < B; ++r) {
+                                const float delta = th[t * BN + r * N + i];
+                                sb = sb + delta;
+                                for (int m = 0; m < I; ++m) {
+                                    const float p = delta * x[(t * B + r) * I + m];
+                                    sin[m] = sin[m] + p;
+                                }
+                            }
+                        bad_b += std::memcmp(&sb, &g_b[i], 4) != 0;
+                        for (int m = 0; m < I; ++m)
+                            bad_in += std::memcmp(&sin[m], &g_in[i * I + m], 4) != 0;
+                    }
+                    EXPECT_EQ(bad_delta + bad_b + bad_in, 0)
+                        << "N=" << N << " I=" << I << " O=" << O << (extra ? ", extra" : "")
+                        << ": deltas " << bad_delta << ", grad_b " << bad_b << ", grad_w_in "
+                        << bad_in << " differing";
+                }
+}
+
 // The activation (kernels/cpu/activation.cpp), built per instruction set like the GEMM and
 // dispatched with it: within a few float ulp of tanh in double on every input class (tiny, the
 // steep middle, saturation, zero), of the sign of x, and tails of any length (n not a multiple of

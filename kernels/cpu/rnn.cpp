@@ -118,6 +118,75 @@ EIRNN_BODY void prefetch_row(const Real* p, int n, bool write) {
     }
 }
 
+/// A forward row's start, s = b + W_in x (N units), each unit's terms added in the order
+/// m = 0..I-1; w_in_t (I,N). With I known at compile time (IC > 0) in one pass over the row, the
+/// units in vector lanes; otherwise a pass per input.
+template <int IC, class Real>
+EIRNN_BODY void input_row(int N, int I, const Real* b, const Real* w_in_t, const Real* xb,
+                          Real* sb) {
+    if constexpr (IC > 0) {
+#pragma omp simd
+        for (int i = 0; i < N; ++i) {
+            Real v = b[i];
+            for (int m = 0; m < IC; ++m) v += w_in_t[static_cast<long>(m) * N + i] * xb[m];
+            sb[i] = v;
+        }
+    } else {
+        std::copy(b, b + N, sb);
+        for (int m = 0; m < I; ++m) {
+            const Real xm = xb[m];
+            const Real* wm = w_in_t + static_cast<long>(m) * N;
+            for (int i = 0; i < N; ++i) sb[i] += wm[i] * xm;
+        }
+    }
+}
+
+/// A backward row (N units; the step's rows of dh, delta, tanh(a), gy, x, extra): g = dh +
+/// W_out^T gy (+ extra), summed in the order o = 0..O-1, then extra; delta = g alpha (1 - tanh^2)
+/// to da; grad_b += delta; dh = keep g; grad_w_in^T (I,N) += x delta, inputs m = 0..I-1. With I,
+/// O and whether there is an extra term known at compile time (IC > 0) in one pass over the row,
+/// the units in vector lanes; otherwise a pass per term. Each element's operations are the same.
+template <int IC, int OC, bool EX, class Real>
+EIRNN_BODY void backward_row(int N, int I, int O, const Real* w_out, const Real* gyb,
+                             const Real* xb, const Real* exb, const Real* tb, Real alpha, Real keep,
+                             Real* dhb, Real* dab, Real* grad_b, Real* grad_w_in_t) {
+    if constexpr (IC > 0) {
+#pragma omp simd
+        for (int i = 0; i < N; ++i) {
+            Real g = dhb[i];
+            for (int o = 0; o < OC; ++o) g += gyb[o] * w_out[static_cast<long>(o) * N + i];
+            if constexpr (EX) g += exb[i];
+            const Real tv = tb[i];
+            const Real delta = g * alpha * (Real(1) - tv * tv);
+            dab[i] = delta;
+            grad_b[i] += delta;
+            dhb[i] = keep * g;
+            for (int m = 0; m < IC; ++m) grad_w_in_t[static_cast<long>(m) * N + i] += delta * xb[m];
+        }
+    } else {
+        for (int o = 0; o < O; ++o) {
+            const Real go = gyb[o];
+            const Real* wo = w_out + static_cast<long>(o) * N;
+            for (int i = 0; i < N; ++i) dhb[i] += go * wo[i];
+        }
+        if (exb)
+            for (int i = 0; i < N; ++i) dhb[i] += exb[i];
+        for (int i = 0; i < N; ++i) {
+            const Real g = dhb[i];
+            const Real tv = tb[i];
+            const Real delta = g * alpha * (Real(1) - tv * tv);
+            dab[i] = delta;
+            grad_b[i] += delta;
+            dhb[i] = keep * g;
+        }
+        for (int m = 0; m < I; ++m) {
+            const Real xm = xb[m];
+            Real* gm = grad_w_in_t + static_cast<long>(m) * N;
+            for (int i = 0; i < N; ++i) gm[i] += dab[i] * xm;
+        }
+    }
+}
+
 template <class Real>
 EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_in, const Real* b,
                              const Real* w_out, const Real* b_out, const Real* x, const Real* noise,
@@ -172,12 +241,19 @@ EIRNN_BODY void forward_body(const RnnDims& d, const Real* w_rec, const Real* w_
             const Real* xb = xt + static_cast<long>(bb) * I;
             if (h_next) prefetch_row(h_next + static_cast<long>(bb) * N, N, true);
             if (th_next) prefetch_row(th_next + static_cast<long>(bb) * N, N, true);
-            // a = b + W_in x, each unit's terms added in the order m = 0..I-1.
-            std::copy(b, b + N, sb);
-            for (int mi = 0; mi < I; ++mi) {
-                const Real xm = xb[mi];
-                const Real* wm = w_in_t.data() + static_cast<long>(mi) * N;
-                for (int i = 0; i < N; ++i) sb[i] += wm[i] * xm;
+            // a = b + W_in x (the tasks have 1, 2 or 4 inputs).
+            switch (I) {
+                case 1:
+                    input_row<1>(N, I, b, w_in_t.data(), xb, sb);
+                    break;
+                case 2:
+                    input_row<2>(N, I, b, w_in_t.data(), xb, sb);
+                    break;
+                case 4:
+                    input_row<4>(N, I, b, w_in_t.data(), xb, sb);
+                    break;
+                default:
+                    input_row<0>(N, I, b, w_in_t.data(), xb, sb);
             }
             if (fused) std::copy(b_out, b_out + O, sb + N);
         }
@@ -310,26 +386,41 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
             const Real* tb = tanh_a + static_cast<long>(bb) * N;
             const Real* gyb = gy + static_cast<long>(bb) * O;
             const Real* xb = xt + static_cast<long>(bb) * I;
-            // g = dh + W_out^T gy (+ extra), summed in dh in the order o = 0..O-1, then extra.
-            for (int o = 0; o < O; ++o) {
-                const Real go = gyb[o];
-                const Real* wo = w_out + static_cast<long>(o) * N;
-                for (int i = 0; i < N; ++i) dhb[i] += go * wo[i];
-            }
-            if (ex)
-                for (int i = 0; i < N; ++i) dhb[i] += ex[bb * N + i];
-            for (int i = 0; i < N; ++i) {
-                const Real g = dhb[i];
-                const Real tv = tb[i];
-                const Real delta = g * alpha * (Real(1) - tv * tv);
-                dab[i] = delta;
-                grad_b[i] += delta;
-                dhb[i] = keep * g;
-            }
-            for (int m = 0; m < I; ++m) {
-                const Real xm = xb[m];
-                Real* gm = grad_w_in_t.data() + static_cast<long>(m) * N;
-                for (int i = 0; i < N; ++i) gm[i] += dab[i] * xm;
+            const Real* exb = ex ? ex + static_cast<long>(bb) * N : nullptr;
+            // One output and 1, 2 or 4 inputs (the tasks) in one pass over the row.
+            auto row = [&]<int IC, int OC, bool EX>() {
+                backward_row<IC, OC, EX>(N, I, O, w_out, gyb, xb, exb, tb, alpha, keep, dhb, dab,
+                                         grad_b, grad_w_in_t.data());
+            };
+            const int shape = O == 1 && (I == 1 || I == 2 || I == 4) ? I : 0;
+            if (exb) {
+                switch (shape) {
+                    case 1:
+                        row.template operator()<1, 1, true>();
+                        break;
+                    case 2:
+                        row.template operator()<2, 1, true>();
+                        break;
+                    case 4:
+                        row.template operator()<4, 1, true>();
+                        break;
+                    default:
+                        row.template operator()<0, 0, true>();
+                }
+            } else {
+                switch (shape) {
+                    case 1:
+                        row.template operator()<1, 1, false>();
+                        break;
+                    case 2:
+                        row.template operator()<2, 1, false>();
+                        break;
+                    case 4:
+                        row.template operator()<4, 1, false>();
+                        break;
+                    default:
+                        row.template operator()<0, 0, false>();
+                }
             }
         }
         if (t > 0) {
