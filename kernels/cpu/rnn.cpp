@@ -393,35 +393,25 @@ EIRNN_BODY void backward_body(const RnnDims& d, const Real* w_rec, const Real* w
                                          grad_b, grad_w_in_t.data());
             };
             const int shape = O == 1 && (I == 1 || I == 2 || I == 4) ? I : 0;
-            if (exb) {
+            auto rows = [&]<bool EX>() {
                 switch (shape) {
                     case 1:
-                        row.template operator()<1, 1, true>();
+                        row.template operator()<1, 1, EX>();
                         break;
                     case 2:
-                        row.template operator()<2, 1, true>();
+                        row.template operator()<2, 1, EX>();
                         break;
                     case 4:
-                        row.template operator()<4, 1, true>();
+                        row.template operator()<4, 1, EX>();
                         break;
                     default:
-                        row.template operator()<0, 0, true>();
+                        row.template operator()<0, 0, EX>();
                 }
-            } else {
-                switch (shape) {
-                    case 1:
-                        row.template operator()<1, 1, false>();
-                        break;
-                    case 2:
-                        row.template operator()<2, 1, false>();
-                        break;
-                    case 4:
-                        row.template operator()<4, 1, false>();
-                        break;
-                    default:
-                        row.template operator()<0, 0, false>();
-                }
-            }
+            };
+            if (exb)
+                rows.template operator()<true>();
+            else
+                rows.template operator()<false>();
         }
         if (t > 0) {
             step.apply(B, da, dh, N);
