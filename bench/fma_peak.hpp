@@ -1,8 +1,8 @@
 // The machine's fp32 limit, measured (x86-64): the core clock (chains of dependent integer adds
-// and multiplies, clock_hz) and the fused multiply-add throughput of the widest vector ISA the CPU
-// runs (independent FMA chains, enough to cover the latency of every FMA unit) on `threads` threads
-// at once, and the estimate clock x FMA units x lanes x 2 x threads. bench/peak_cpu prints it;
-// bench/train_cpu divides by the larger of it and its SGEMM.
+// and multiplies, clock_hz) and the fused multiply-add throughput of each vector ISA the CPU runs
+// (independent FMA chains, enough to cover the latency of every FMA unit; the fastest counts) on
+// `threads` threads at once, and the estimate clock x FMA units x lanes x 2 x threads.
+// bench/peak_cpu prints it; bench/train_cpu divides by the larger of it and its SGEMM.
 #pragma once
 
 #include <immintrin.h>
@@ -128,7 +128,7 @@ inline double fma_gflops(double (*loop)(long), int lanes, int chains, int thread
 struct FmaPeak {
     int threads = 1;
     double clock_ghz = 0;
-    std::string isa = "none";  ///< the widest ISA measured: avx2+fma, avx512f
+    std::string isa = "none";  ///< the fastest ISA measured: avx2+fma, avx512f
     double measured = 0;       ///< GFLOP/s of the FMA loop on all threads at once
     double best_thread = 0;    ///< the fastest thread's own GFLOP/s in that loop
     std::vector<std::pair<std::string, double>> loops;  ///< every ISA: aggregate GFLOP/s

@@ -1,9 +1,10 @@
 // The machine's fp32 limit, measured: the core clock (chains of dependent integer adds and
-// multiplies) and the fused multiply-add throughput of the widest vector ISA the CPU runs
-// (independent FMA chains, enough to cover the latency of every FMA unit), on each of --threads
-// threads at once, and the estimate clock x FMA units x lanes x 2 x threads (bench/fma_peak.hpp).
-// Prints one `key value` line per figure; peak_gflops is the larger of the two. bench/compare
-// divides every rate by the largest of this peak and the best SGEMM it measures.
+// multiplies) and the fused multiply-add throughput of each vector ISA the CPU runs (AVX2,
+// AVX-512; independent FMA chains, enough to cover the latency of every FMA unit; the fastest
+// counts), on each of --threads threads at once, and the estimate clock x FMA units x lanes x 2 x
+// threads (bench/fma_peak.hpp). Prints one `key value` line per figure; peak_gflops is the larger
+// of the two. bench/compare divides every rate by the largest of this peak and the best SGEMM it
+// measures.
 #include <cstdio>
 #include <cstdlib>
 #include <string>
